@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support.offline_cargo import OfflineCargo, make_offline_cargo, toolchain_available
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "corpus"
+
+
+@pytest.fixture(scope="session")
+def offline_cargo(tmp_path_factory: pytest.TempPathFactory) -> OfflineCargo:
+    """Debian's rustc/cargo with a directory source of Debian's crates and our stand-ins.
+
+    Tests that build Rust skip (with the reason) only where the toolchain is
+    absent; `.ci/run` installs it, so in CI they always run."""
+    if not toolchain_available():
+        pytest.skip("Debian's rustc, cargo and wasm32 std are not installed (see .ci/run)")
+    return make_offline_cargo(tmp_path_factory.mktemp("offline-cargo"))
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path):
+    """Copy a crate from corpus/ into a temporary directory and return its path."""
+
+    def copy(relative: str) -> Path:
+        src = CORPUS / relative
+        dest = tmp_path / src.name
+        shutil.copytree(src, dest, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+        return dest
+
+    return copy

@@ -1,0 +1,5 @@
+import sys
+
+from wasiport.cli import main
+
+sys.exit(main())

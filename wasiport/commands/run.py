@@ -1,0 +1,15 @@
+"""`wasiport run` (being written)."""
+from __future__ import annotations
+
+import argparse
+
+from wasiport.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("run", help="(in progress)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise UserError("`wasiport run` is not implemented yet")
