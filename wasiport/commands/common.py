@@ -1,0 +1,35 @@
+"""Options shared by several commands: the port target (profile) and the rule pack."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from wasiport.errors import UserError
+from wasiport.model import Profile
+
+
+def add_profile_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("port target")
+    group.add_argument(
+        "--socket-version",
+        default=Profile.socket_version,
+        help='wasmedge_wasi_socket version requirement (default: "0.5"; "0.4" keeps no timeouts)',
+    )
+    group.add_argument("--gate", default=Profile.gate, help=f"cfg predicate of the wasm build (default: {Profile.gate})")
+    group.add_argument(
+        "--substitution",
+        choices=("patch", "rename"),
+        default=Profile.substitution,
+        help="crate substitutions: same-name forks through [patch.crates-io] (default) or renamed *_wasi crates",
+    )
+    group.add_argument("--rules", type=Path, default=None, metavar="DIR", help="use this rule pack directory instead of the bundled one")
+
+
+def profile_from_args(args: argparse.Namespace) -> Profile:
+    version = str(args.socket_version).strip()
+    if not version or not version.lstrip("^~=").startswith(("0.4", "0.5")):
+        raise UserError(f"--socket-version {version!r} is not supported (use 0.4 or 0.5)")
+    if args.rules is not None and not args.rules.is_dir():
+        raise UserError(f"--rules {args.rules}: no such directory")
+    return replace(Profile(), socket_version=version, gate=args.gate, substitution=args.substitution)

@@ -1,0 +1,434 @@
+"""Running rules over one parsed file: queries, then semantic constraints, then fixes.
+
+The tree-sitter query finds candidate nodes; the constraints in the rule's
+`where` table decide with the file's name resolution and type oracle
+(`wasiport.rust.names`, `wasiport.rust.types`) whether a candidate is really
+std's networking. Macro bodies are token trees to tree-sitter, so the
+arguments of a macro that mentions a keyword are re-parsed as expressions,
+statements or items, and matched like the rest of the file.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from wasiport.engine import transforms
+from wasiport.engine.rules import Rule, validate_lazily_compiled
+from wasiport.model import Finding, Fix, PortStatus, Profile, Severity
+from wasiport.rust import syntax
+from wasiport.rust.names import Resolver, normalize, use_items
+from wasiport.rust.source import SourceFile, parse_bytes
+from wasiport.rust.types import TypeOracle
+
+_SUPPRESS = re.compile(rb"wasiport:\s*allow\(([^)]*)\)")
+_MACRO_WRAPPERS = (
+    ("fn __wasiport_macro() { __wasiport_args(", "); }"),
+    ("fn __wasiport_macro() { ", " }"),
+    ("", ""),
+)
+_MAX_MACRO_DEPTH = 3
+_ITEM_LIKE = {
+    "function_item", "impl_item", "struct_item", "enum_item", "mod_item", "trait_item", "let_declaration",
+    "expression_statement", "use_declaration", "const_item", "static_item", "field_declaration", "match_arm",
+}
+
+
+@dataclass
+class CompatData:
+    """Port status per compat method and API version (from the compat template's data)."""
+
+    entries: dict[str, dict[str, tuple[PortStatus, str]]] = field(default_factory=dict)
+
+    def status(self, api: str, method: str) -> tuple[PortStatus, str] | None:
+        return self.entries.get(api, {}).get(method)
+
+
+@dataclass
+class ScanContext:
+    profile: Profile
+    compat: CompatData = field(default_factory=CompatData)
+    is_crate_root: bool = False
+    # Returns the declarations of the file's whole crate (struct fields, fn return types);
+    # called only when a receiver's type is not declared in the file itself.
+    crate_index: object = None
+
+
+class _View:
+    """A tree to match: the file itself, or a re-parsed macro body inside it."""
+
+    def __init__(self, source: SourceFile, root, data: bytes, delta: int, resolver: Resolver, parent: "_View | None", anchor, crate_index=None) -> None:
+        self.crate_index = crate_index  # callable returning the crate's Declarations, or None
+        self.source = source
+        self.root = root
+        self.data = data
+        self.delta = delta  # file offset = node offset + delta
+        self.resolver = resolver
+        self.parent = parent
+        self.anchor = anchor  # the macro_invocation node in the parent view
+        self._oracle: TypeOracle | None = None
+
+    @property
+    def oracle(self) -> TypeOracle:
+        if self._oracle is None:
+            self._oracle = _NestedOracle(self)
+        return self._oracle
+
+    def text(self, node) -> str:
+        return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+    def cfg(self, node):
+        value = syntax.node_cfg(node, self.data)
+        if value is False or self.parent is None:
+            return value
+        outer = self.parent.cfg(self.anchor)
+        if outer is False:
+            return False
+        return None if (value is None or outer is None) else True
+
+
+class _NestedResolver(Resolver):
+    """Scopes of a macro body, falling back to the scopes around the macro call."""
+
+    def __init__(self, root, data: bytes, outer: Resolver, anchor) -> None:
+        super().__init__(root, data)
+        self.outer = outer
+        self.anchor = anchor
+
+    def scope_chain(self, node):
+        chain = [s for s in super().scope_chain(node) if s.node.type != "source_file"]
+        return chain + self.outer.scope_chain(self.anchor)
+
+
+class _NestedOracle(TypeOracle):
+    """Types in a view; in a macro body, names declared around the macro come from the outer view."""
+
+    def __init__(self, view: _View) -> None:
+        super().__init__(view.root, view.data, view.resolver, crate_index=self._outer_declarations if view.parent else view.crate_index)
+        self.view = view
+
+    def _outer_declarations(self):
+        outer = self.view.parent.oracle
+        declarations = outer.declarations()
+        if outer.crate_index is not None:
+            merged = outer.crate_index.cleaned()
+            merged.merge(declarations)
+            return merged
+        return declarations
+
+    def type_of_binding(self, at, name, depth):
+        found = super().type_of_binding(at, name, depth)
+        if found is None and self.view.parent is not None:
+            return self.view.parent.oracle.type_of_binding(self.view.anchor, name, depth)
+        return found
+
+    def self_type(self, node):
+        if self.view.parent is not None:
+            inner = super().self_type(node)
+            return inner if inner is not None else self.view.parent.oracle.self_type(self.view.anchor)
+        return super().self_type(node)
+
+
+def scan_tree(source: SourceFile, rules: list[Rule], context: ScanContext) -> list[Finding]:
+    data = source.data
+    root = source.root
+    resolver = Resolver(root, data)
+    view = _View(source, root, data, 0, resolver, None, None, crate_index=context.crate_index)
+    mentions_std_net = _mentions_std_net(resolver, data)
+    active = [r for r in rules if _keywords_present(r, data)]
+    findings: list[Finding] = []
+    if active:
+        _match_view(view, active, context, mentions_std_net, findings, depth=0)
+    findings = _dedupe(findings)
+    return _apply_suppressions(findings, source)
+
+
+def _keywords_present(rule: Rule, data: bytes) -> bool:
+    return not rule.keywords or any(k.encode() in data for k in rule.keywords)
+
+
+def _mentions_std_net(resolver: Resolver, data: bytes) -> bool:
+    if b"std::net" in data:
+        return True
+    for scope in resolver.scopes.values():
+        for use in scope.uses:
+            if normalize(use.path)[:2] == ("std", "net") or normalize(use.path) == ("std",):
+                return True
+    return False
+
+
+def _match_view(view: _View, rules: list[Rule], context: ScanContext, mentions_std_net: bool, findings: list[Finding], depth: int) -> None:
+    import tree_sitter
+
+    for rule in rules:
+        query = validate_lazily_compiled(rule)
+        cursor = tree_sitter.QueryCursor(query)
+        for _pattern, captures in cursor.matches(view.root):
+            finding = _evaluate(rule, captures, view, context, mentions_std_net)
+            if finding is not None:
+                findings.append(finding)
+    if depth < _MAX_MACRO_DEPTH:
+        keywords = {k.encode() for r in rules for k in r.keywords} | {b"net", b"TcpStream", b"TcpListener", b"UdpSocket"}
+        for macro, body in _macro_bodies(view.root, view.data, keywords):
+            nested = _reparse_macro(view, macro, body)
+            if nested is not None:
+                _match_view(nested, rules, context, mentions_std_net, findings, depth + 1)
+
+
+def _macro_bodies(root, data: bytes, keywords: set[bytes]):
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type == "macro_invocation":
+            trees = [c for c in node.children if c.type == "token_tree"]
+            if trees:
+                body = trees[-1]
+                text = data[body.start_byte : body.end_byte]
+                if any(k in text for k in keywords):
+                    yield node, body
+            continue
+        if node.type in ("line_comment", "block_comment", "string_literal", "raw_string_literal"):
+            continue
+        stack.extend(node.named_children)
+
+
+def _reparse_macro(view: _View, macro, body) -> _View | None:
+    # The token tree's content without its delimiters: `(...)`, `[...]` or `{...}`.
+    content_start = body.start_byte + 1
+    content = view.data[content_start : body.end_byte - 1]
+    for prefix, suffix in _MACRO_WRAPPERS:
+        wrapped = prefix.encode() + content + suffix.encode()
+        tree = parse_bytes(wrapped)
+        if not tree.root_node.has_error:
+            delta = view.delta + content_start - len(prefix.encode())
+            resolver = _NestedResolver(tree.root_node, wrapped, view.resolver, macro)
+            return _View(view.source, tree.root_node, wrapped, delta, resolver, view, macro)
+    return None
+
+
+# -- constraints -------------------------------------------------------------------
+
+@dataclass
+class _Bindings:
+    values: dict[str, str] = field(default_factory=dict)
+    sure: bool = True
+    severity: Severity | None = None
+    switch: list = field(default_factory=list)
+
+
+def _evaluate(rule: Rule, captures: dict, view: _View, context: ScanContext, mentions_std_net: bool) -> Finding | None:
+    names = list(captures)
+    if not names:
+        return None
+    report_name = rule.report or ("site" if "site" in captures else names[0])
+    report_nodes = captures.get(report_name) or []
+    if not report_nodes:
+        return None
+    site = report_nodes[0]
+    if view.cfg(site) is False:
+        return None
+    if syntax.inside(site, {"attribute_item", "inner_attribute_item"}):
+        return None
+    bindings = _Bindings()
+    for capture, nodes in captures.items():
+        bindings.values.setdefault(capture, view.text(nodes[0]))
+    for capture, constraints in rule.constraints().items():
+        nodes = captures.get(capture)
+        if not nodes:
+            return None
+        if not _check(constraints, nodes[0], view, bindings, mentions_std_net):
+            return None
+    severity = bindings.severity or rule.severity
+    port, port_note = _port_status(rule, context, bindings)
+    message = _fill(rule.message, bindings.values)
+    help_text = _fill(rule.help, bindings.values)
+    if port_note:
+        help_text = f"{help_text} ({port_note})" if help_text else port_note
+    start = site.start_byte + view.delta
+    end = site.end_byte + view.delta
+    fix = _fix(rule, site, view, context, bindings, help_text)
+    return Finding(
+        rule_id=rule.id,
+        severity=severity,
+        message=message,
+        path=view.source.path,
+        span=view.source.span(start, end),
+        help=help_text,
+        port=port,
+        fix=fix,
+        sure=bindings.sure,
+    )
+
+
+def _check(constraints: dict, node, view: _View, bindings: _Bindings, mentions_std_net: bool) -> bool:
+    for name, value in constraints.items():
+        if name == "resolves-to":
+            full = view.resolver.resolve_node(node)
+            if full is None or "::".join(normalize(full)) not in value:
+                return False
+            bindings.values["path"] = "::".join(normalize(full))
+            bindings.values["type"] = normalize(full)[-1]
+        elif name == "qualified":
+            segments = syntax.path_segments(node, view.data) or []
+            if (len(segments) > 1) != value:
+                return False
+        elif name == "not-inside":
+            if syntax.inside(node, set(value)):
+                return False
+        elif name == "trait-in-scope":
+            trait = tuple(value.split("::"))
+            if not view.resolver.trait_in_scope(node, trait):
+                return False
+        elif name == "imports":
+            switch = _imported(node, set(value), view)
+            if not switch:
+                return False
+            bindings.switch = switch
+            bindings.values["items"] = ", ".join(f"`{_describe_use_item(i)}`" for i in switch)
+        elif name == "type-is":
+            wanted = frozenset(tuple(p.split("::")) for p in value)
+            verdict = view.oracle.classify(node, wanted)
+            if verdict.kind == "other":
+                return False
+            if verdict.kind == "unknown":
+                fallback = constraints.get("unknown", "warning")
+                if fallback == "skip" or not mentions_std_net:
+                    return False
+                bindings.sure = False
+                bindings.severity = Severity.parse(fallback)
+                bindings.values.setdefault("type", "TcpStream" if len(wanted) != 1 else next(iter(wanted))[-1])
+                bindings.values["type"] = "/".join(sorted(p[-1] for p in wanted))
+            else:
+                bindings.values["type"] = verdict.path[-1] if verdict.path else ""
+        elif name == "unknown":
+            continue
+    return True
+
+
+def _describe_use_item(item) -> str:
+    path = "::".join(normalize(item.path))
+    if item.is_glob:
+        return f"{path}::*"
+    last = normalize(item.path)[-1] if item.path else ""
+    return path if item.name == last else f"{path} as {item.name}"
+
+
+def _imported(declaration, wanted: set[str], view: _View) -> list:
+    """The items of a use declaration that bring std's socket types into scope.
+
+    A module import (`use std::net;`, `{self}`) counts only if the scope then
+    names a socket type through it (`net::TcpStream`); a glob always counts."""
+    items = use_items(declaration, view.data)
+    module_paths = {tuple(p.split("::")[:-1]) for p in wanted}
+    switch = []
+    for item in items:
+        path = normalize(item.path)
+        if item.is_glob:
+            if path in module_paths:
+                switch.append(item)
+        elif "::".join(path) in wanted:
+            switch.append(item)
+        elif path in module_paths and _alias_names_socket_type(declaration, item.name, wanted, view):
+            switch.append(item)
+    return switch
+
+
+def _alias_names_socket_type(declaration, alias: str, wanted: set[str], view: _View) -> bool:
+    scope_node = Resolver.enclosing_scope_node(declaration)
+    short_names = {p.split("::")[-1] for p in wanted}
+    pattern = re.compile(rb"\b" + re.escape(alias.encode()) + rb"\s*::\s*(" + b"|".join(n.encode() for n in short_names) + rb")\b")
+    text = view.data[scope_node.start_byte : scope_node.end_byte]
+    return bool(pattern.search(text))
+
+
+def _port_status(rule: Rule, context: ScanContext, bindings: _Bindings) -> tuple[PortStatus, str]:
+    if rule.compat_method:
+        method = _fill(rule.compat_method, bindings.values)
+        status = context.compat.status(context.profile.socket_api, method)
+        if status is not None:
+            return status
+    return rule.port, ""
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    def replace(match: re.Match) -> str:
+        return values.get(match.group(1), match.group(0))
+
+    return re.sub(r"\{([a-z_]+)\}", replace, template)
+
+
+def _fix(rule: Rule, site, view: _View, context: ScanContext, bindings: _Bindings, help_text: str) -> Fix | None:
+    if rule.port is PortStatus.MANUAL and not rule.compat_method and not rule.transform:
+        return None
+    edits: tuple = ()
+    if rule.transform and view.parent is None:  # no edits inside macro bodies
+        ctx = transforms.FileContext(
+            path=view.source.path,
+            data=view.data,
+            newline=view.source.newline,
+            profile=context.profile,
+            is_crate_root=context.is_crate_root,
+        )
+        if rule.transform == "gate-use" and bindings.switch:
+            edits = tuple(transforms.gate_use(site, bindings.switch, ctx))
+        elif rule.transform == "route-path":
+            edits = tuple(transforms.route_path(site, ctx))
+    return Fix(help_text or rule.help, edits)
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple] = set()
+    unique = []
+    for finding in sorted(findings, key=Finding.sort_key):
+        key = (finding.rule_id, finding.span.start_byte, finding.span.end_byte)
+        if key not in seen:
+            seen.add(key)
+            unique.append(finding)
+    return unique
+
+
+# -- suppressions ------------------------------------------------------------------
+
+def suppression_lines(data: bytes) -> dict[int, set[str]]:
+    """Line number -> rule ids allowed by `// wasiport: allow(id, ...)` comments on that line."""
+    found: dict[int, set[str]] = {}
+    if b"wasiport:" not in data:
+        return found
+    for match in _SUPPRESS.finditer(data):
+        line = data.count(b"\n", 0, match.start()) + 1
+        ids = {part.strip() for part in match.group(1).decode("utf-8", "replace").split(",") if part.strip()}
+        found.setdefault(line, set()).update(ids)
+    return found
+
+
+def _allowed(rule_id: str, ids: set[str]) -> bool:
+    short = rule_id.split("/", 1)[-1]
+    return bool(ids & {rule_id, short, "all", "*"})
+
+
+def _apply_suppressions(findings: list[Finding], source: SourceFile) -> list[Finding]:
+    allowed = suppression_lines(source.data)
+    if not allowed or not findings:
+        return findings
+    kept = []
+    for finding in findings:
+        lines = {finding.span.start_line, finding.span.start_line - 1}
+        lines |= _item_lines_above(source, finding.span.start_byte)
+        if any(_allowed(finding.rule_id, allowed.get(line, set())) for line in lines):
+            continue
+        kept.append(finding)
+    return kept
+
+
+def _item_lines_above(source: SourceFile, offset: int) -> set[int]:
+    """Lines directly above each enclosing item/statement (and above its attributes)."""
+    node = source.root.descendant_for_byte_range(offset, offset)
+    lines: set[int] = set()
+    while node is not None:
+        if node.type in _ITEM_LIKE:
+            first = node
+            for attr in syntax.outer_attributes(node):
+                if attr.start_byte < first.start_byte:
+                    first = attr
+            lines.add(source.line_col(first.start_byte)[0] - 1)
+        node = node.parent
+    return lines

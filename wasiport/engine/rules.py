@@ -1,0 +1,290 @@
+"""Rules are data: TOML files under `rules/<pack>/`, validated into `Rule` values.
+
+A rule file holds `[[rule]]` tables:
+
+    [[rule]]
+    id = "connect-timeout"            # the full id is "<pack>/<id>"
+    severity = "error"                # error | warning | note
+    message = "`{type}::{name}` ..."  # {capture} and {type}/{path}/{items} placeholders
+    help = "what apply does"
+    port = "kept"                     # kept | degraded | manual
+    compat-method = "TcpStream::connect_timeout"   # optional: port status from the compat data
+    transform = "gate-use"            # optional: a named transform (see transforms.py)
+    keywords = ["connect_timeout"]    # optional: a file must contain one for the rule to run
+    query = '''(tree-sitter query)'''
+    report = "site"                   # the capture whose span is reported (default: the first capture)
+    [rule.where.<capture>]            # semantic constraints (see CONSTRAINTS)
+    resolves-to = ["std::net::TcpStream"]
+    [[rule.examples]]                 # invalid: must be found; valid: must not; before/after: the fix
+    invalid = '''...'''
+
+Loading never executes anything from a rule file: TOML is parsed with
+tomllib and queries are compiled by tree-sitter.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from wasiport.errors import UserError
+from wasiport.model import PortStatus, Severity
+
+# constraint name -> the type of its value
+CONSTRAINTS: dict[str, type] = {
+    "resolves-to": list,  # the captured path resolves to one of these full paths
+    "type-is": list,  # the captured expression's inferred type is one of these
+    "unknown": str,  # with type-is: severity for receivers whose type is unknown, or "skip"
+    "imports": list,  # the captured use declaration imports one of these (or their module / a glob)
+    "trait-in-scope": str,  # the trait is imported where the capture is
+    "qualified": bool,  # the captured path is written with a `::` prefix (not a bare imported name)
+    "not-inside": list,  # the capture is not inside any node of these kinds
+}
+TRANSFORMS = {"gate-use", "route-path"}
+RULE_KEYS = {
+    "id", "severity", "message", "help", "port", "compat-method", "transform", "keywords", "query",
+    "report", "where", "examples", "description",
+}
+EXAMPLE_KEYS = {"invalid", "valid", "before", "after", "note"}
+SKIPPED_DATA_FILES = re.compile(r"^(substitutions|deps-.*|recipes?)\.toml$")
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+class RuleError(UserError):
+    """A malformed rule pack: names the file, the rule and the problem."""
+
+
+@dataclass(frozen=True)
+class Example:
+    kind: str  # invalid | valid | fix
+    code: str
+    after: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str  # full id, "<pack>/<name>"
+    severity: Severity
+    message: str
+    help: str
+    port: PortStatus
+    query_text: str
+    source_file: str
+    description: str = ""
+    compat_method: str | None = None
+    transform: str | None = None
+    keywords: tuple[str, ...] = ()
+    report: str | None = None
+    where: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
+    examples: tuple[Example, ...] = ()
+
+    def constraints(self) -> dict[str, dict[str, object]]:
+        return {capture: dict(items) for capture, items in self.where}
+
+    @property
+    def short_id(self) -> str:
+        return self.id.split("/", 1)[-1]
+
+
+@dataclass
+class RulePack:
+    name: str
+    directory: Path
+    rules: list[Rule] = field(default_factory=list)
+
+    def by_id(self, rule_id: str) -> Rule | None:
+        for rule in self.rules:
+            if rule.id == rule_id or rule.short_id == rule_id:
+                return rule
+        return None
+
+
+def load_pack(directory: Path, *, compile_queries: bool = True) -> RulePack:
+    """Load and validate a pack. `compile_queries=False` defers tree-sitter query
+    compilation (and the checks that need it) to first use: the fast path for
+    scanning a few files from a pre-commit hook."""
+    if not directory.is_dir():
+        raise RuleError(f"rule pack {directory} does not exist")
+    pack = RulePack(directory.name, directory)
+    seen: dict[str, str] = {}
+    for path in sorted(directory.glob("*.toml")):
+        if SKIPPED_DATA_FILES.match(path.name):
+            continue
+        for rule in load_rule_file(path, pack.name, compile_queries=compile_queries):
+            if rule.id in seen:
+                raise RuleError(f"{path}: rule {rule.id!r} is also defined in {seen[rule.id]}")
+            seen[rule.id] = str(path)
+            pack.rules.append(rule)
+    if not pack.rules:
+        raise RuleError(f"rule pack {directory} has no rules")
+    return pack
+
+
+def load_rule_file(path: Path, pack: str, *, compile_queries: bool = True) -> list[Rule]:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise RuleError(f"{path}: not valid TOML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise RuleError(f"{path}: cannot read rule file: {err}") from None
+    unknown = set(document) - {"rule"}
+    if unknown:
+        raise RuleError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))} (a rule file holds [[rule]] tables)")
+    tables = document.get("rule")
+    if not isinstance(tables, list) or not tables:
+        raise RuleError(f"{path}: no [[rule]] tables")
+    return [_rule_from_table(path, pack, table, index, compile_queries) for index, table in enumerate(tables)]
+
+
+def _fail(path: Path, rule_id: str, problem: str) -> RuleError:
+    return RuleError(f"{path}: rule {rule_id!r}: {problem}")
+
+
+def _rule_from_table(path: Path, pack: str, table: dict, index: int, compile_queries: bool = True) -> Rule:
+    rule_id = table.get("id")
+    if not isinstance(rule_id, str) or not ID_PATTERN.match(rule_id):
+        raise RuleError(f"{path}: rule #{index + 1}: `id` must be a lowercase name like \"connect-timeout\"")
+    unknown = set(table) - RULE_KEYS
+    if unknown:
+        raise _fail(path, rule_id, f"unknown key(s) {', '.join(sorted(unknown))}")
+    for key in ("severity", "message", "query"):
+        if not isinstance(table.get(key), str) or not table[key].strip():
+            raise _fail(path, rule_id, f"`{key}` is required and must be a non-empty string")
+    try:
+        severity = Severity.parse(table["severity"])
+    except ValueError as err:
+        raise _fail(path, rule_id, str(err)) from None
+    try:
+        port = PortStatus(table.get("port", "manual"))
+    except ValueError:
+        raise _fail(path, rule_id, f"`port` must be kept, degraded or manual, not {table.get('port')!r}") from None
+    transform = table.get("transform")
+    if transform is not None and transform not in TRANSFORMS:
+        raise _fail(path, rule_id, f"unknown transform {transform!r} (known: {', '.join(sorted(TRANSFORMS))})")
+    query_text = table["query"]
+    captures = query_captures(query_text, path, rule_id) if compile_queries else None
+    report = table.get("report")
+    if report is not None and captures is not None and report not in captures:
+        raise _fail(path, rule_id, f"`report` names capture @{report}, which the query does not define")
+    where = _parse_where(path, rule_id, table.get("where", {}), captures)
+    keywords = table.get("keywords", [])
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
+        raise _fail(path, rule_id, "`keywords` must be a list of non-empty strings")
+    examples = _parse_examples(path, rule_id, table.get("examples", []))
+    if not any(e.kind == "invalid" for e in examples):
+        raise _fail(path, rule_id, "needs at least one `invalid` example (code the rule must find)")
+    compat_method = table.get("compat-method")
+    if compat_method is not None and not isinstance(compat_method, str):
+        raise _fail(path, rule_id, "`compat-method` must be a string like \"TcpStream::set_read_timeout\"")
+    return Rule(
+        id=f"{pack}/{rule_id}",
+        severity=severity,
+        message=table["message"].strip(),
+        help=str(table.get("help", "")).strip(),
+        description=str(table.get("description", "")).strip(),
+        port=port,
+        query_text=query_text,
+        source_file=str(path),
+        compat_method=compat_method,
+        transform=transform,
+        keywords=tuple(keywords) or derive_keywords(query_text),
+        report=report,
+        where=where,
+        examples=examples,
+    )
+
+
+def _parse_where(path: Path, rule_id: str, where: object, captures: set[str] | None):
+    if not isinstance(where, dict):
+        raise _fail(path, rule_id, "`where` must be a table of captures")
+    parsed = []
+    for capture, constraints in where.items():
+        if captures is not None and capture not in captures:
+            raise _fail(path, rule_id, f"`where.{capture}`: the query has no capture @{capture}")
+        if not isinstance(constraints, dict):
+            raise _fail(path, rule_id, f"`where.{capture}` must be a table")
+        items = []
+        for name, value in constraints.items():
+            expected = CONSTRAINTS.get(name)
+            if expected is None:
+                raise _fail(path, rule_id, f"`where.{capture}`: unknown constraint {name!r} (known: {', '.join(sorted(CONSTRAINTS))})")
+            if not isinstance(value, expected):
+                raise _fail(path, rule_id, f"`where.{capture}.{name}` must be a {expected.__name__}")
+            if name == "unknown" and value != "skip":
+                try:
+                    Severity.parse(value)
+                except ValueError as err:
+                    raise _fail(path, rule_id, f"`where.{capture}.unknown`: {err}") from None
+            items.append((name, tuple(value) if isinstance(value, list) else value))
+        parsed.append((capture, tuple(items)))
+    return tuple(parsed)
+
+
+def _parse_examples(path: Path, rule_id: str, examples: object) -> tuple[Example, ...]:
+    if not isinstance(examples, list):
+        raise _fail(path, rule_id, "`examples` must be an array of tables ([[rule.examples]])")
+    parsed = []
+    for i, example in enumerate(examples):
+        if not isinstance(example, dict) or set(example) - EXAMPLE_KEYS:
+            raise _fail(path, rule_id, f"example #{i + 1}: keys must be among {', '.join(sorted(EXAMPLE_KEYS))}")
+        if "invalid" in example:
+            parsed.append(Example("invalid", example["invalid"]))
+        if "valid" in example:
+            parsed.append(Example("valid", example["valid"]))
+        if "before" in example or "after" in example:
+            if not ("before" in example and "after" in example):
+                raise _fail(path, rule_id, f"example #{i + 1}: `before` and `after` go together")
+            parsed.append(Example("fix", example["before"], example["after"]))
+    return tuple(parsed)
+
+
+_STRING_IN_PREDICATE = re.compile(r'#(?:eq|any-of|match)\?\s+@\w+((?:\s+"[^"]*")+)')
+
+
+def derive_keywords(query_text: str) -> tuple[str, ...]:
+    """Literal names the query's predicates compare with: cheap prefilter words."""
+    words: list[str] = []
+    for group in _STRING_IN_PREDICATE.findall(query_text):
+        for literal in re.findall(r'"([^"]*)"', group):
+            plain = re.sub(r"[\^\$\\()|?*+]", "", literal)
+            if plain and re.fullmatch(r"\w+", plain):
+                words.append(plain)
+    return tuple(dict.fromkeys(words))
+
+
+@lru_cache(maxsize=None)
+def compile_query(query_text: str):
+    import tree_sitter
+
+    from wasiport.rust.source import language
+
+    return tree_sitter.Query(language(), query_text)
+
+
+def compile_query_or_error(query_text: str, path: Path, rule_id: str):
+    try:
+        return compile_query(query_text)
+    except Exception as err:  # tree-sitter raises QueryError (a subclass of Exception)
+        raise _fail(path, rule_id, f"query does not compile: {err}") from None
+
+
+def capture_names(query) -> list[str]:
+    return [query.capture_name(i) for i in range(query.capture_count)]
+
+
+def query_captures(query_text: str, path: Path | str, rule_id: str) -> set[str]:
+    return set(capture_names(compile_query_or_error(query_text, Path(path), rule_id)))
+
+
+def validate_lazily_compiled(rule: Rule):
+    """Compile a rule's query at first use and run the checks that need its captures."""
+    query = compile_query_or_error(rule.query_text, Path(rule.source_file), rule.short_id)
+    captures = set(capture_names(query))
+    for capture, _ in rule.where:
+        if capture not in captures:
+            raise _fail(Path(rule.source_file), rule.short_id, f"`where.{capture}`: the query has no capture @{capture}")
+    if rule.report is not None and rule.report not in captures:
+        raise _fail(Path(rule.source_file), rule.short_id, f"`report` names capture @{rule.report}, which the query does not define")
+    return query

@@ -1,0 +1,224 @@
+"""Name resolution, as far as one file can tell: which paths its names stand for.
+
+Each module body (the file, an inline `mod { }`) and each block is a scope
+with the names its `use` declarations bring in, its glob imports and the
+items it defines. Resolving `net::TcpStream` at some node walks the scopes
+outward (blocks, then the enclosing module; a module never sees its parent's
+imports, as in Rust) and expands the first segment.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wasiport.rust import syntax
+
+Path = tuple[str, ...]
+
+ITEM_KINDS = {
+    "struct_item": "name",
+    "enum_item": "name",
+    "union_item": "name",
+    "type_item": "name",
+    "trait_item": "name",
+    "function_item": "name",
+    "mod_item": "name",
+    "const_item": "name",
+    "static_item": "name",
+    "macro_definition": "name",
+}
+
+# std::net's items that exist in std 1.63; used to resolve names brought in by `use std::net::*`.
+STD_NET_ITEMS = frozenset(
+    {
+        "TcpStream", "TcpListener", "UdpSocket", "ToSocketAddrs", "Incoming", "SocketAddr", "SocketAddrV4",
+        "SocketAddrV6", "IpAddr", "Ipv4Addr", "Ipv6Addr", "Shutdown", "AddrParseError", "Ipv6MulticastScope",
+    }
+)
+
+
+@dataclass(frozen=True)
+class UseItem:
+    """One name a `use` declaration brings into scope.
+
+    `path` is the full path as written (`('std', 'net', 'TcpStream')`), `name` the
+    local name (the alias, or the last segment; '*' for a glob). `node` is the
+    tree node of this item inside the use-tree (for spans)."""
+
+    path: Path
+    name: str
+    node: object
+    declaration: object
+
+    @property
+    def is_glob(self) -> bool:
+        return self.name == "*"
+
+
+@dataclass
+class Scope:
+    node: object
+    names: dict[str, Path] = field(default_factory=dict)
+    globs: list[Path] = field(default_factory=list)
+    items: set[str] = field(default_factory=set)
+    uses: list[UseItem] = field(default_factory=list)
+
+
+def normalize(path: Path) -> Path:
+    """`::std::net` -> `std::net`: in 2018+ a leading `::` names an extern crate."""
+    if path and path[0] == "":
+        return path[1:]
+    return path
+
+
+def flatten_use_tree(node, data: bytes, prefix: Path, declaration) -> list[UseItem]:
+    """Every name a use-tree brings in, with its full path."""
+    kind = node.type
+    if kind in ("identifier", "scoped_identifier", "crate", "self", "super", "metavariable"):
+        segments = syntax.path_segments(node, data) or []
+        if kind == "self" or (segments and segments[-1] == "self"):
+            # `{self}` or `net::{self}`: the module itself, named by the prefix's last segment
+            full = prefix + tuple(s for s in segments[:-1])
+            return [UseItem(full, full[-1] if full else "self", node, declaration)] if full else []
+        full = prefix + tuple(segments)
+        return [UseItem(full, full[-1], node, declaration)]
+    if kind == "use_as_clause":
+        path_node = node.child_by_field_name("path")
+        alias = node.child_by_field_name("alias")
+        segments = syntax.path_segments(path_node, data) or []
+        if segments and segments[-1] == "self":
+            segments = segments[:-1]
+        full = prefix + tuple(segments)
+        name = data[alias.start_byte : alias.end_byte].decode() if alias is not None else full[-1]
+        return [UseItem(full, name, node, declaration)]
+    if kind == "use_wildcard":
+        inner = node.named_children[0] if node.named_children else None
+        segments = syntax.path_segments(inner, data) if inner is not None else []
+        return [UseItem(prefix + tuple(segments or []), "*", node, declaration)]
+    if kind == "scoped_use_list":
+        path_node = node.child_by_field_name("path")
+        list_node = node.child_by_field_name("list")
+        segments = syntax.path_segments(path_node, data) if path_node is not None else []
+        if path_node is None and node.children and node.children[0].type == "::":
+            segments = [""]
+        items: list[UseItem] = []
+        if list_node is not None:
+            items.extend(flatten_use_tree(list_node, data, prefix + tuple(segments or []), declaration))
+        return items
+    if kind == "use_list":
+        items = []
+        for child in node.named_children:
+            if child.type in ("line_comment", "block_comment", "attribute_item"):
+                continue
+            items.extend(flatten_use_tree(child, data, prefix, declaration))
+        return items
+    return []
+
+
+def use_items(declaration, data: bytes) -> list[UseItem]:
+    argument = declaration.child_by_field_name("argument")
+    if argument is None:
+        return []
+    return flatten_use_tree(argument, data, (), declaration)
+
+
+class Resolver:
+    """Scopes of one file (or of a re-parsed macro body, given its outer resolver)."""
+
+    def __init__(self, root, data: bytes, *, respect_cfg: bool = True) -> None:
+        self.data = data
+        self.scopes: dict[int, Scope] = {}
+        self.respect_cfg = respect_cfg
+        self._collect(root)
+
+    def _scope_for(self, node) -> Scope:
+        key = node.id
+        scope = self.scopes.get(key)
+        if scope is None:
+            scope = self.scopes[key] = Scope(node)
+        return scope
+
+    def _collect(self, root) -> None:
+        self._scope_for(root)
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            kind = node.type
+            if kind == "use_declaration":
+                if self.respect_cfg and syntax.node_cfg(node, self.data) is False:
+                    continue
+                scope = self._scope_for(self.enclosing_scope_node(node))
+                for item in use_items(node, self.data):
+                    scope.uses.append(item)
+                    if item.is_glob:
+                        scope.globs.append(normalize(item.path))
+                    else:
+                        scope.names[item.name] = normalize(item.path)
+                continue
+            if kind in ITEM_KINDS and node.parent is not None and node.parent.type in syntax.SCOPE_NODES:
+                name = node.child_by_field_name(ITEM_KINDS[kind])
+                if name is not None:
+                    self._scope_for(node.parent).items.add(self.data[name.start_byte : name.end_byte].decode("utf-8", "replace"))
+            if kind in ("token_tree", "line_comment", "block_comment", "string_literal", "raw_string_literal"):
+                continue
+            stack.extend(node.named_children)
+
+    @staticmethod
+    def enclosing_scope_node(node):
+        for ancestor in syntax.ancestors(node):
+            if ancestor.type in syntax.SCOPE_NODES:
+                return ancestor
+        return node
+
+    def scope_chain(self, node) -> list[Scope]:
+        """Scopes visible at `node`, innermost first, ending at the enclosing module."""
+        chain: list[Scope] = []
+        for ancestor in syntax.ancestors(node):
+            if ancestor.type in syntax.SCOPE_NODES:
+                scope = self.scopes.get(ancestor.id)
+                if scope is not None:
+                    chain.append(scope)
+                if syntax.is_module_scope(ancestor):
+                    break
+        return chain
+
+    def resolve_segments(self, segments: list[str], at) -> Path | None:
+        """The full path `segments` stands for at node `at`, or None if it is local/unknown."""
+        if not segments:
+            return None
+        first = segments[0]
+        if first == "":
+            return tuple(segments[1:])
+        if first in ("crate", "self", "super", "Self"):
+            return None
+        for scope in self.scope_chain(at):
+            if first in scope.names:
+                return scope.names[first] + tuple(segments[1:])
+            if first in scope.items:
+                return None
+            if len(segments) == 1:
+                for glob in scope.globs:
+                    if glob == ("std", "net") and first in STD_NET_ITEMS:
+                        return glob + (first,)
+        if first in ("std", "core", "alloc"):
+            return tuple(segments)
+        return None
+
+    def resolve_node(self, node) -> Path | None:
+        segments = syntax.path_segments(node, self.data)
+        if segments is None:
+            return None
+        return self.resolve_segments(segments, node)
+
+    def module_uses(self, node) -> list[UseItem]:
+        uses: list[UseItem] = []
+        for scope in self.scope_chain(node):
+            uses.extend(scope.uses)
+        return uses
+
+    def trait_in_scope(self, node, trait: Path) -> bool:
+        for scope in self.scope_chain(node):
+            if any(path == trait for path in scope.names.values()):
+                return True
+            if trait[:-1] in scope.globs:
+                return True
+        return False
