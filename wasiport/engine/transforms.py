@@ -229,12 +229,28 @@ def body_start(scope, data: bytes) -> tuple[int, str]:
     return line_start, indent
 
 
-def module_declaration(root_source_data: bytes, path: str, profile: Profile, newline: str, root_node, *, extern_crate: bool) -> Edit:
-    """`#[cfg(G)] mod wasiport_net;` at the top of a crate root (after inner attributes)."""
+def module_declaration(
+    root_source_data: bytes,
+    path: str,
+    profile: Profile,
+    newline: str,
+    root_node,
+    *,
+    extern_crate: bool,
+    path_attribute: str | None = None,
+) -> Edit:
+    """`#[cfg(G)] mod wasiport_net;` at the top of a crate root (after inner attributes).
+
+    A bin root in src/bin/ shares src/wasiport_net.rs through `#[path]` (a file in
+    src/bin/ would itself become a binary target)."""
     offset, indent = body_start(root_node, root_source_data)
     gate = profile.gate
-    lines = ["// wasiport: std::net types backed by WasmEdge sockets (see wasiport_net.rs)"]
-    if extern_crate:
+    module = profile.compat_module
+    lines = [f"// wasiport: std::net types backed by WasmEdge sockets (see {module}.rs)"]
+    if extern_crate:  # edition 2015 needs it for `use` paths into the socket crate
         lines += [f"#[cfg({gate})]", f"extern crate {profile.socket_crate};"]
-    lines += [f"#[cfg({gate})]", f"mod {profile.compat_module};"]
+    lines += [f"#[cfg({gate})]"]
+    if path_attribute:
+        lines += [f'#[path = "{path_attribute}"]']
+    lines += [f"mod {module};"]
     return Edit(path, offset, offset, "".join(indent + line + newline for line in lines) + newline)

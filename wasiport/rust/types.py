@@ -38,6 +38,8 @@ METHODS: dict[str, object] = {
     "incoming": ("iter", ("result", ("path", TCP_STREAM))),
 }
 WRAPPERS = {"Box", "Arc", "Rc", "Cow"}
+# Macros that unwrap a Result, as written in real crates' code and tests.
+UNWRAPPING_MACROS = {"try", "t", "ok", "assert_ok", "unwrap", "tri"}
 _MAX_DEPTH = 40
 
 
@@ -212,7 +214,13 @@ class TypeOracle:
         kind = node.type
         if kind == "parenthesized_expression" or kind == "reference_expression" or kind == "unary_expression":
             inner = node.named_children[-1] if node.named_children else None
-            return self.type_of_expr(inner, depth + 1)
+            ty = self.type_of_expr(inner, depth + 1)
+            previous = node.prev_sibling
+            if kind == "parenthesized_expression" and previous is not None and previous.type == "ERROR" and previous.text.strip() == b"try!":
+                return _unwrap(ty)  # `try!(e)`: tree-sitter-rust sees `try!` as an error before `(e)`
+            return ty
+        if kind == "macro_invocation":
+            return self._macro_value(node, depth)
         if kind == "try_expression":
             return _unwrap(self.type_of_expr(node.named_children[0] if node.named_children else None, depth + 1))
         if kind == "self":
@@ -264,6 +272,38 @@ class TypeOracle:
             if alternative is not None and alternative.named_children:
                 branches.append(alternative.named_children[0])
             return self._first_known(branches, depth)
+        return None
+
+    def _macro_value(self, node, depth: int) -> Ty | None:
+        """`t!(TcpStream::connect(a))`, `try!(...)`: the unwrapped value of a constructor call."""
+        name_node = node.child_by_field_name("macro")
+        name = self._text(name_node).split("::")[-1] if name_node is not None else ""
+        if name not in UNWRAPPING_MACROS:
+            return None
+        trees = [c for c in node.children if c.type == "token_tree"]
+        if not trees:
+            return None
+        from wasiport.rust.source import parse_bytes
+
+        content = self.data[trees[-1].start_byte + 1 : trees[-1].end_byte - 1]
+        wrapped = b"fn __w() { __f(" + content + b"); }"
+        tree = parse_bytes(wrapped)
+        if tree.root_node.has_error:
+            return None
+        calls = [n for n in _walk(tree.root_node) if n.type == "arguments"]
+        args = calls[0].named_children if calls else []
+        if not args:
+            return None
+        inner = args[0]
+        if inner.type == "call_expression":
+            function = inner.child_by_field_name("function")
+            segments = syntax.path_segments(function, wrapped) if function is not None else None
+            if segments and len(segments) >= 2:
+                owner = self.resolver.resolve_segments(segments[:-1], node)
+                if owner is not None and (owner, segments[-1]) in CONSTRUCTORS:
+                    return _unwrap(CONSTRUCTORS[(owner, segments[-1])])
+        if inner.type == "identifier":
+            return _unwrap(self.type_of_binding(node, wrapped[inner.start_byte : inner.end_byte].decode(), depth + 1))
         return None
 
     def _first_known(self, expressions, depth: int) -> Ty | None:
@@ -624,3 +664,11 @@ def _as_local(ty: Ty | None) -> Ty | None:
     if ty is not None and ty[0] == "path" and ty[1] and ty[1][0] not in ("std", "core", "alloc"):
         return ("local", ty[1][-1])
     return ty
+
+
+def _walk(node):
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))

@@ -1,0 +1,208 @@
+"""Planning a port: pure, it reads the crate and returns every change; it writes nothing.
+
+`check`, `apply --dry-run` and `apply` share this plan, so what check reports
+is exactly what apply does. A plan is:
+- byte-range edits of the Rust files (from the findings' fixes),
+- the compat module file and its `mod` declaration in each crate root whose
+  module tree uses std's sockets,
+- the socket crate under `[target.'cfg(<gate>)'.dependencies]` in Cargo.toml.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wasiport.engine import transforms
+from wasiport.engine.edits import OverlappingEdits, apply_edits
+from wasiport.engine.matcher import ScanContext, scan_tree
+from wasiport.errors import UserError
+from wasiport.model import Edit, Finding, PortStatus, Problem, Profile
+from wasiport.paths import rules_dir
+from wasiport.rust.crateindex import provider_for
+from wasiport.rust.modtree import module_tree
+from wasiport.rust.source import SourceFile, check_readable, first_syntax_error
+from wasiport.scan import PREFILTER, load_compat, load_rules
+
+
+@dataclass(frozen=True)
+class Root:
+    """A crate target's root file (src/lib.rs, src/main.rs, src/bin/x.rs)."""
+
+    path: Path
+    kind: str  # lib | bin
+
+
+@dataclass
+class PortPlan:
+    crate_root: Path
+    profile: Profile
+    findings: list[Finding] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # blocking: nothing may be written
+    notes: list[str] = field(default_factory=list)
+    originals: dict[Path, bytes] = field(default_factory=dict)  # files that change (absent: new file)
+    contents: dict[Path, bytes] = field(default_factory=dict)  # their new contents
+    edits: dict[Path, list[Edit]] = field(default_factory=dict)
+    rules_applied: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.contents
+
+    @property
+    def degraded(self) -> list[Finding]:
+        return [f for f in self.findings if f.port is PortStatus.DEGRADED]
+
+    @property
+    def manual(self) -> list[Finding]:
+        return [f for f in self.findings if f.port is PortStatus.MANUAL]
+
+    def relative(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.crate_root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def diff(self) -> str:
+        chunks: list[str] = []
+        for path in sorted(self.contents):
+            old = self.originals.get(path)
+            new = self.contents[path]
+            rel = self.relative(path)
+            old_lines = old.decode("utf-8", "replace").splitlines(keepends=True) if old is not None else []
+            new_lines = new.decode("utf-8", "replace").splitlines(keepends=True)
+            chunks.extend(
+                difflib.unified_diff(old_lines, new_lines, f"a/{rel}" if old is not None else "/dev/null", f"b/{rel}")
+            )
+        text = "".join(chunks)
+        return text if not text or text.endswith("\n") else text + "\n"
+
+
+def compat_template(profile: Profile, directory: Path | None = None) -> str:
+    base = (directory or rules_dir() / profile.name) / "compat"
+    name = "wasiport_net_0_4.rs" if profile.socket_api == "0.4" else "wasiport_net.rs"
+    path = base / name
+    if not path.is_file():
+        raise UserError(f"the rule pack has no compat module template {path}")
+    return path.read_text(encoding="utf-8")
+
+
+def plan_port(
+    crate_root: Path,
+    roots: list[Root],
+    profile: Profile,
+    *,
+    edition: str = "2021",
+    rules_directory: Path | None = None,
+) -> PortPlan:
+    crate_root = crate_root.resolve()
+    plan = PortPlan(crate_root, profile)
+    pack = load_rules(profile, directory=rules_directory, compile_queries=True)
+    context = ScanContext(profile, load_compat(profile, rules_directory))
+    owner: dict[Path, Root] = {}
+    for root in roots:
+        tree = module_tree(root.path)
+        for missing in tree.missing:
+            plan.notes.append(f"module file not found: {missing}")
+        for path in tree.files:
+            owner.setdefault(path, root)
+    root_paths = {r.path.resolve() for r in roots}
+    roots_with_edits: set[Path] = set()
+    for path in sorted(owner):
+        display = plan.relative(path)
+        data = path.read_bytes()
+        problem = check_readable(display, data)
+        if problem is not None:
+            plan.problems.append(problem)
+            continue
+        if not PREFILTER.search(data):
+            continue
+        source = SourceFile.from_bytes(display, data)
+        syntax_problem = first_syntax_error(source)
+        if syntax_problem is not None:
+            plan.problems.append(syntax_problem)
+            continue
+        file_context = ScanContext(profile, context.compat, is_crate_root=path in root_paths, crate_index=provider_for(path))
+        findings = scan_tree(source, pack.rules, file_context)
+        plan.findings.extend(findings)
+        edits = [edit for f in findings if f.fix for edit in f.fix.edits]
+        for finding in findings:
+            if finding.fix and finding.fix.edits:
+                plan.rules_applied[finding.rule_id] = plan.rules_applied.get(finding.rule_id, 0) + 1
+        if edits:
+            plan.edits[path] = edits
+            roots_with_edits.add(owner[path].path.resolve())
+    if plan.problems:
+        return plan
+    for path, edits in plan.edits.items():
+        original = path.read_bytes()
+        try:
+            plan.originals[path] = original
+            plan.contents[path] = apply_edits(original, [_rebase(e, path) for e in edits])
+        except OverlappingEdits as err:
+            raise UserError(f"{plan.relative(path)}: two rewrites overlap ({err}); please report this file") from None
+    # Roots whose modules now use the compat module, and roots ported before (to refresh the module).
+    compat_roots = [r for r in roots if r.path.resolve() in roots_with_edits or _declares_compat(r.path, profile)]
+    if compat_roots:
+        _plan_compat_module(plan, compat_roots, profile, edition, rules_directory)
+        _plan_manifest(plan, crate_root / "Cargo.toml", profile)
+    return plan
+
+
+def _rebase(edit: Edit, path: Path) -> Edit:
+    return Edit(str(path), edit.start, edit.end, edit.replacement)
+
+
+def _declares_compat(root: Path, profile: Profile) -> bool:
+    text = root.read_bytes()
+    return f"mod {profile.compat_module};".encode() in text
+
+
+def compat_location(crate_root: Path, root: Path) -> Path:
+    """One compat file per crate: src/wasiport_net.rs, shared by lib and bin roots under src/."""
+    source_dir = crate_root / "src"
+    try:
+        root.resolve().relative_to(source_dir.resolve())
+        return source_dir / "wasiport_net.rs"
+    except ValueError:
+        return root.parent / "wasiport_net.rs"
+
+
+def _plan_compat_module(plan: PortPlan, roots: list[Root], profile: Profile, edition: str, rules_directory: Path | None) -> None:
+    template = compat_template(profile, rules_directory).encode("utf-8")
+    for root in roots:
+        target = compat_location(plan.crate_root, root.path).resolve()
+        current = target.read_bytes() if target.is_file() else None
+        if current != template and target not in plan.contents:
+            if current is not None:
+                plan.originals[target] = current
+            plan.contents[target] = template
+        root_path = root.path.resolve()
+        if _declares_compat(root_path, profile) or (root_path in plan.contents and f"mod {profile.compat_module};".encode() in plan.contents[root_path]):
+            continue
+        base = plan.contents.get(root_path, root_path.read_bytes())
+        source = SourceFile.from_bytes(str(root_path), base)
+        relative = os.path.relpath(target, root_path.parent)
+        path_attribute = None if relative == target.name else Path(relative).as_posix()
+        edit = transforms.module_declaration(
+            base, str(root_path), profile, source.newline, source.root, extern_crate=edition == "2015", path_attribute=path_attribute
+        )
+        if root_path not in plan.originals:
+            plan.originals[root_path] = root_path.read_bytes()
+        plan.contents[root_path] = apply_edits(base, [edit])
+
+
+def _plan_manifest(plan: PortPlan, manifest: Path, profile: Profile) -> None:
+    from wasiport import manifest as manifest_edits
+
+    text = manifest.read_text(encoding="utf-8")
+    edit = manifest_edits.edit_manifest(text, manifest_edits.plan_socket_dependency(profile), path_for_errors=plan.relative(manifest))
+    if edit.conflicts:
+        for conflict in edit.conflicts:
+            plan.problems.append(Problem("wasiport/manifest-conflict", str(conflict), plan.relative(manifest)))
+        return
+    plan.notes.extend(edit.notes)
+    if edit.changed:
+        plan.originals[manifest.resolve()] = text.encode("utf-8")
+        plan.contents[manifest.resolve()] = edit.text.encode("utf-8")
