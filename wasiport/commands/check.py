@@ -18,8 +18,9 @@ examples:
 
 exit status:
   0  nothing at or above --fail-on
-  1  findings at or above --fail-on (or files that could not be scanned)
-  2  usage or input error: a missing path, a malformed rule pack
+  1  findings at or above --fail-on
+  2  usage or input error (a missing path, a malformed rule pack), or files that
+     could not be scanned (not UTF-8, not parsable): the scan is incomplete
 
 Suppress a finding with a comment on its line or on the line above the item:
   // wasiport: allow(wasmedge/set-nodelay)
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="crate or workspace directories, or .rs files (default: .)")
     parser.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text", help="output format (default: text)")
-    parser.add_argument("--fail-on", choices=("error", "warning", "never"), default="error", help="lowest severity that makes the exit status 1 (default: error)")
+    parser.add_argument("--fail-on", choices=("error", "warning", "note", "never"), default="error", help="lowest severity that makes the exit status 1 (default: error)")
     parser.add_argument("--all-targets", action="store_true", help="also scan tests/, examples/, benches/ and build.rs (they run natively, so they are skipped by default)")
     parser.add_argument("--deps", action="store_true", help="scan the project's whole dependency graph as resolved for the wasm target")
     parser.add_argument("--manifest-path", type=Path, help="with --deps: the project's Cargo.toml (default: ./Cargo.toml)")
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         output = report.render_json(findings, problems)
     elif args.format == "sarif":
         pack = load_rules(profile, directory=args.rules)
-        output = report.render_sarif(findings, problems, rules=pack.rules, root_uri=Path.cwd().as_uri() + "/")
+        output = report.render_sarif(findings, problems, rules=pack.rules, root_uri=Path.cwd().as_uri() + "/", read_source=_source_reader())
     else:
         output = report.render_github(findings, problems)
     if output:
