@@ -24,6 +24,8 @@ a directory source makes everything work offline.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import contextlib
 import difflib
 import enum
@@ -134,6 +136,7 @@ class Crate:
     repo_root: Path | None = None  # None: an in-place crate outside version control
     upstream_commit: str | None = None  # the `upstream:` commit of a copy
     reused: bool = False  # an existing copy was reused
+    package_source: str | None = None  # cargo's source id of a dependency (registry+..., git+...)
 
     @property
     def is_copy(self) -> bool:
@@ -958,7 +961,8 @@ def _locate_dependency(name: str, version: str | None, recipe: Recipe | None, ct
     described = f"{info.name} {info.version} ({package['source']})"
     copy = _materialize_copy(dest, info.name, info.version, _copy_package_tree(source_root), described)
     targets = targets_from_metadata(package, moved_to=copy.root)
-    return _finish(info, copy.root, Origin.DEPENDENCY, described, ctx, targets=targets, recipe=recipe, copy=copy)
+    crate = _finish(info, copy.root, Origin.DEPENDENCY, described, ctx, targets=targets, recipe=recipe, copy=copy)
+    return dataclasses.replace(crate, package_source=package["source"])
 
 
 def _locate_git(spec: str, url: str, rev: str | None, ctx: _Context) -> Crate:

@@ -23,7 +23,7 @@ from wasiport.paths import rules_dir
 from wasiport.rust.crateindex import provider_for
 from wasiport.rust.modtree import module_tree
 from wasiport.rust.source import SourceFile, check_readable, first_syntax_error
-from wasiport.scan import PREFILTER, load_compat, load_rules
+from wasiport.scan import PREFILTER, is_generated, load_compat, load_rules
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def plan_port(
         if problem is not None:
             plan.problems.append(problem)
             continue
-        if not PREFILTER.search(data):
+        if not PREFILTER.search(data) or is_generated(data):
             continue
         source = SourceFile.from_bytes(display, data)
         syntax_problem = first_syntax_error(source)

@@ -1,15 +1,163 @@
-"""`wasiport apply` (being written)."""
+"""`wasiport apply`: port a crate to WasmEdge sockets, commit it, build it, prove it."""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
-from wasiport.errors import UserError
+from wasiport.commands.common import add_profile_options, profile_from_args
+
+EPILOG = """\
+where CRATE comes from:
+  wasiport apply .                             the crate here, ported in place on a branch
+  wasiport apply redis --manifest-path app/Cargo.toml
+                                               a dependency of app: copied to app/wasiport/redis-<version>/,
+                                               ported, and patched into app with [patch.crates-io]
+  wasiport apply redis-rs                      a recipe name (rules/wasmedge/recipes/) for a dependency
+  wasiport apply ureq-2.6.2.crate              a .crate archive, unpacked safely
+  wasiport apply mycrate --git URL --rev v1.2  a git repository
+
+what it does, in order:
+  1. refuses a crate with uncommitted changes (--allow-dirty overrides)
+  2. rewrites std::net socket code under cfg(<gate>) and adds wasmedge_wasi_socket to Cargo.toml
+  3. commits the port on branch wasiport/wasmedge (one commit; --dry-run shows the diff instead)
+  4. builds it natively and for wasm32-wasip1/wasm32-wasi; a failure rolls the port back
+  5. checks that the module imports WasmEdge's sock_* functions (wasiport inspect)
+  6. with --run: runs the consumer's module against real servers (wasiport run)
+
+exit status: 0 ported and verified (or already ported), 1 the port failed to build or
+verify (rolled back), 2 bad input (dirty tree, unparsable file, malformed Cargo.toml, no toolchain)
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("apply", help="(in progress)")
-    parser.set_defaults(func=run)
+    parser = sub.add_parser(
+        "apply",
+        help="port a crate: rewrite, commit, build, verify",
+        description="Port a Rust crate that opens sockets to WasmEdge's WASI sockets, keeping its native build.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("crate", metavar="CRATE", help="a path, a dependency name (NAME or NAME@VERSION), a recipe name, or a .crate archive")
+    source = parser.add_argument_group("source")
+    source.add_argument("--manifest-path", type=Path, help="the consumer project's Cargo.toml (CRATE is one of its dependencies)")
+    source.add_argument("--into", type=Path, help="folder for copies of dependencies (default: <consumer>/wasiport/)")
+    source.add_argument("--git", dest="git_url", metavar="URL", help="clone the crate from this git URL")
+    source.add_argument("--rev", help="with --git: the branch, tag or commit")
+    safety = parser.add_argument_group("safety")
+    safety.add_argument("--dry-run", action="store_true", help="print the unified diff of every change and write nothing")
+    safety.add_argument("--allow-dirty", action="store_true", help="port even if the crate has uncommitted changes")
+    safety.add_argument("--allow-no-vcs", action="store_true", help="port a crate that is not in git (wasiport commits a baseline first)")
+    safety.add_argument("--branch", default="wasiport/wasmedge", help="branch for the port commit (default: wasiport/wasmedge)")
+    safety.add_argument("--keep-broken", action="store_true", help="keep the port even if it does not build or verify")
+    build = parser.add_argument_group("build")
+    build.add_argument("--no-build", action="store_true", help="skip building and verifying (nothing is confirmed)")
+    build.add_argument("--toolchain", metavar="NAME", help="rustup toolchain to build with (like cargo +NAME)")
+    build.add_argument("--features", default="", help="comma-separated features to build with")
+    build.add_argument("--no-default-features", action="store_true", help="build without default features")
+    patches = parser.add_argument_group("patch series")
+    patches.add_argument("--export-patches", type=Path, metavar="DIR", help="write the port as a git format-patch series to DIR")
+    patches.add_argument("--from-patches", type=Path, metavar="DIR", help="re-apply an exported series first (e.g. to a new upstream version)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--run", nargs=argparse.REMAINDER, metavar="ARGS", help="after a verified build, run the consumer's module with ARGS (must come last)")
+    run.add_argument("--allow", action="append", default=[], metavar="HOST:PORT", help="with --run: also allow this address (loopback is always allowed)")
+    run.add_argument("--env", action="append", default=[], metavar="K=V", help="with --run: environment variable for the module")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: text)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_profile_options(parser)
+    parser.set_defaults(func=run_apply)
 
 
-def run(args: argparse.Namespace) -> int:
-    raise UserError("`wasiport apply` is not implemented yet")
+def run_apply(args: argparse.Namespace) -> int:
+    from wasiport.apply import ApplyRequest, PortFailed, apply
+
+    request = ApplyRequest(
+        spec=args.crate,
+        profile=profile_from_args(args),
+        manifest_path=args.manifest_path,
+        into=args.into,
+        git_url=args.git_url,
+        rev=args.rev,
+        branch=args.branch,
+        allow_dirty=args.allow_dirty,
+        allow_no_vcs=args.allow_no_vcs,
+        keep_broken=args.keep_broken,
+        dry_run=args.dry_run,
+        build=not args.no_build,
+        toolchain=args.toolchain,
+        features=tuple(f for f in args.features.replace(" ", ",").split(",") if f),
+        no_default_features=args.no_default_features,
+        export_patches=args.export_patches,
+        from_patches=args.from_patches,
+        run_args=args.run,
+        run_allow=tuple(args.allow),
+        run_env=tuple(args.env),
+        rules_directory=args.rules,
+    )
+    progress = (lambda line: None) if args.quiet else (lambda line: print(f"wasiport: {line}", file=sys.stderr, flush=True))
+    try:
+        outcome = apply(request, progress)
+    except PortFailed as failure:
+        if failure.result is not None:
+            for stage in failure.result.stages:
+                mark = "ok" if stage.ok else "FAILED"
+                print(f"{stage.stage:>8}: {mark}: {stage.summary}", file=sys.stderr)
+                if not stage.ok:
+                    for detail in stage.details:
+                        print(f"          {detail}", file=sys.stderr)
+        print(f"wasiport: error: {failure}", file=sys.stderr)
+        return failure.exit_code
+    if args.format == "json":
+        print(json.dumps(_as_json(outcome), indent=2))
+    else:
+        print(render(outcome, dry_run=args.dry_run), end="")
+    if outcome.run_exit_code is not None:
+        return outcome.run_exit_code
+    return 0
+
+
+def render(outcome, *, dry_run: bool) -> str:
+    result = outcome.result
+    lines: list[str] = []
+    if dry_run:
+        if outcome.diff:
+            lines.append(outcome.diff.rstrip("\n"))
+            lines.append("")
+        lines.append(f"dry run: nothing was written ({'already ported' if result.already_ported else 'the diff above is the port'})")
+    for stage in result.stages:
+        mark = "ok" if stage.ok else "FAILED"
+        lines.append(f"{stage.stage:>8}: {mark}: {stage.summary}")
+        if stage.stage in ("verify", "export", "manifest") or not stage.ok:
+            lines.extend(f"          {detail}" for detail in stage.details)
+    if result.degraded:
+        lines.append("degraded on WasmEdge (reported, not hidden):")
+        lines.extend(f"  {f.path}:{f.span.start_line}: {f.message}" for f in result.degraded)
+    if result.manual:
+        lines.append("left for manual work:")
+        lines.extend(f"  {f.path}:{f.span.start_line}: {f.message}" for f in result.manual)
+    for note in outcome.notes:
+        lines.append(f"note: {note}")
+    if result.already_ported and not dry_run:
+        lines.append(f"{result.crate_name}: already ported, nothing committed")
+    return "\n".join(lines) + "\n"
+
+
+def _as_json(outcome) -> dict:
+    result = outcome.result
+    return {
+        "crate": result.crate_name,
+        "root": str(result.crate_root),
+        "commit": result.commit,
+        "already_ported": result.already_ported,
+        "stages": [{"stage": s.stage, "ok": s.ok, "summary": s.summary, "details": s.details} for s in result.stages],
+        "findings": [
+            {"rule_id": f.rule_id, "path": f.path, "line": f.span.start_line, "column": f.span.start_col,
+             "severity": str(f.severity), "port": str(f.port), "message": f.message}
+            for f in result.findings
+        ],
+        "module": str(outcome.module) if outcome.module else None,
+        "diff": outcome.diff or None,
+        "notes": outcome.notes,
+        "run_exit_code": outcome.run_exit_code,
+    }
