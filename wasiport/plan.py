@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from wasiport.engine import transforms
@@ -169,8 +170,39 @@ def compat_location(crate_root: Path, root: Path) -> Path:
         return root.parent / "wasiport_net.rs"
 
 
+_FORBIDS_UNSAFE = re.compile(rb"#!\[\s*forbid\s*\([^\]]*\bunsafe_code\b")
+
+
+def without_unsafe_regions(template: str) -> str:
+    """The template without its `// wasiport:unsafe-begin` ... `-end` regions (inclusive)."""
+    kept: list[str] = []
+    skipping = False
+    for line in template.splitlines(keepends=True):
+        if "// wasiport:unsafe-begin" in line:
+            skipping = True
+        elif "// wasiport:unsafe-end" in line:
+            skipping = False
+        elif not skipping:
+            kept.append(line)
+    return "".join(kept)
+
+
+def _without_unsafe(finding: Finding) -> Finding:
+    """peek needs unsafe code in the compat module; without it, the call returns Unsupported."""
+    if not finding.rule_id.endswith("/peek"):
+        return finding
+    note = "degraded: the crate forbids unsafe code, so the compat module's peek returns Unsupported"
+    return replace(finding, port=PortStatus.DEGRADED, help=f"{finding.help} ({note})" if finding.help else note)
+
+
 def _plan_compat_module(plan: PortPlan, roots: list[Root], profile: Profile, edition: str, rules_directory: Path | None) -> None:
-    template = compat_template(profile, rules_directory).encode("utf-8")
+    text = compat_template(profile, rules_directory)
+    if any(_FORBIDS_UNSAFE.search(root.path.read_bytes()) for root in roots):
+        # `#![forbid(unsafe_code)]` cannot be relaxed inside the crate: leave the unsafe parts out
+        text = without_unsafe_regions(text)
+        plan.notes.append("the crate forbids unsafe code: the compat module leaves out peek/peek_from and raw-fd conversions")
+        plan.findings = [_without_unsafe(f) for f in plan.findings]
+    template = text.encode("utf-8")
     for root in roots:
         target = compat_location(plan.crate_root, root.path).resolve()
         current = target.read_bytes() if target.is_file() else None

@@ -1,9 +1,9 @@
 """`check`'s engine room: which files to scan, scanning them (in parallel, cached).
 
-A file is skipped without parsing unless it contains the word `net`: every
-way Rust code can reach std's sockets spells it (`std::net`, `net::`,
-`use std::{net, ..}`), so the prefilter loses no finding and most files of a
-large tree never reach tree-sitter.
+A file is skipped without parsing unless it contains the word `net` (or
+`thread`, for the runtime rules): every way Rust code can reach std's sockets
+spells it (`std::net`, `net::`, `use std::{net, ..}`), so the prefilter loses
+no finding and most files of a large tree never reach tree-sitter.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from wasiport.model import FileReport, PortStatus, Profile
 from wasiport.paths import rules_dir
 from wasiport.rust.source import SourceFile, check_readable, first_syntax_error
 
-PREFILTER = re.compile(rb"\bnet\b")
+PREFILTER = re.compile(rb"\b(?:net|thread)\b")
 NON_PORT_DIRS = {"tests", "examples", "benches"}  # crate dirs that never run in the wasm build
 PRUNED_DIRS = {"target", ".git", ".hg", ".svn", "node_modules"}
 PARALLEL_THRESHOLD = 256

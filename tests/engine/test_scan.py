@@ -45,10 +45,13 @@ UREQ = {
     ("src/stream.rs", 417, "socket-timeouts", "error"),
     ("src/stream.rs", 421, "socket-timeouts", "error"),
     ("src/stream.rs", 423, "socket-timeouts", "error"),
+    ("src/stream.rs", 526, "thread-spawn", "warning"),  # behind feature "socks-proxy": may be on
     ("src/testserver.rs", 1, "std-net-import", "error"),
     ("src/testserver.rs", 6, "std-net-import", "error"),
     ("src/testserver.rs", 66, "to-socket-addrs", "error"),
     ("src/testserver.rs", 128, "listener-bind", "error"),
+    ("src/testserver.rs", 132, "thread-spawn", "warning"),
+    ("src/testserver.rs", 141, "thread-spawn", "warning"),
 }
 TINY_HTTP = {
     ("src/connection.rs", 5, "std-net-import", "error"),
@@ -62,6 +65,8 @@ TINY_HTTP = {
     ("src/lib.rs", 212, "to-socket-addrs-bound", "warning"),
     # `server` comes from `listener.into()` on a generic: unresolved, so only a warning
     ("src/lib.rs", 294, "listener-accept", "warning"),
+    ("src/lib.rs", 288, "thread-spawn", "warning"),
+    ("src/util/task_pool.rs", 83, "thread-spawn", "warning"),
 }
 
 

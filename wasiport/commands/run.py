@@ -1,15 +1,150 @@
-"""`wasiport run` (being written)."""
+"""`wasiport run MODULE.wasm`: run a module with WasmEdge's socket host functions.
+
+Exit codes: the module's own (proc_exit, modulo 256; 0 when _start returns),
+134 when it traps (the trap and its wasm backtrace go to stderr), 124 when
+--timeout stops it, 2 for bad input (no such file, not a WASI command, a bad
+--allow value).
+"""
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import threading
+from pathlib import Path
 
 from wasiport.errors import UserError
 
+# After --timeout, blocked host calls are woken and wasm code is interrupted;
+# if the module is still not done this much later (e.g. it waits on stdin
+# inside wasmtime), the command gives up on it.
+HARD_STOP_GRACE_SECONDS = 5.0
+
+EPILOG = """\
+network policy: by default the module may connect to, bind and send to
+loopback addresses only (127.0.0.0/8, ::1). --allow HOST:PORT adds more;
+HOST is an IP, a CIDR network, a name or *, PORT a number or *. IPv6 hosts
+go in brackets ([::1]:8080). Binding 0.0.0.0 needs e.g. --allow 0.0.0.0:8080.
+A denied call fails in the module with EACCES (PermissionDenied) and is
+reported on stderr; names whose addresses are all denied do not resolve.
+
+exit status: the module's exit code; 134 if it traps; 124 if --timeout
+stops it; 2 for bad arguments.
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("run", help="(in progress)")
+    parser = sub.add_parser(
+        "run",
+        help="run a module with WasmEdge's socket host functions",
+        description="Run a WASI command module on wasmtime with WasmEdge's socket host functions.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("module", type=Path, metavar="MODULE.wasm")
+    _add_options(parser)
+    # Options may also follow the module; `--` ends them (see _guest_args).
+    parser.add_argument("args", nargs=argparse.REMAINDER, metavar="-- ARGS", help="arguments for the module")
     parser.set_defaults(func=run)
 
 
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow", action="append", default=[], metavar="HOST:PORT", help="also allow this destination (repeatable)"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="set an environment variable (repeatable)"
+    )
+    parser.add_argument(
+        "--dir",
+        action="append",
+        default=[],
+        metavar="HOST_DIR[:GUEST_DIR]",
+        help="give the module a host directory, under GUEST_DIR (default: the same path)",
+    )
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the module after this long")
+    parser.add_argument("--no-cache", action="store_true", help="do not use wasmtime's compilation cache")
+
+
+def _guest_args(args: argparse.Namespace) -> list[str]:
+    """Split what follows MODULE.wasm: our options up to `--`, the module's arguments after it."""
+    rest = list(args.args)
+    head, tail = (rest[: rest.index("--")], rest[rest.index("--") + 1 :]) if "--" in rest else (rest, [])
+    options = argparse.ArgumentParser(prog="wasiport run", add_help=False)
+    _add_options(options)
+    _, unknown = options.parse_known_args(head, namespace=args)
+    return unknown + tail
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UserError("`wasiport run` is not implemented yet")
+    from wasiport.runtime import RunConfig, RunStatus, run_module
+
+    guest_args = _guest_args(args)
+
+    if args.timeout is not None and args.timeout <= 0:
+        raise UserError("--timeout must be a positive number of seconds")
+    config = RunConfig(
+        args=tuple(guest_args),
+        env=tuple(parse_env(item) for item in args.env),
+        dirs=tuple(parse_dir(item) for item in args.dir),
+        allow=tuple(args.allow),
+        timeout=args.timeout,
+        cache_dir=None if args.no_cache else default_cache_dir(),
+        program_name=args.module.name,
+        inherit_stdin=True,
+        on_denied=lambda decision: print(f"wasiport: {decision.message()}", file=sys.stderr, flush=True),
+    )
+    hard_stop = _hard_stop(args.timeout)
+    try:
+        outcome = run_module(args.module, config)
+    finally:
+        if hard_stop is not None:
+            hard_stop.cancel()
+    if outcome.unsupported_imports:
+        names = ", ".join(outcome.unsupported_imports)
+        print(f"wasiport: note: the module imports {names}, which wasiport run does not provide", file=sys.stderr)
+    if outcome.status is RunStatus.TRAPPED:
+        print(f"wasiport: the module trapped: {outcome.message}", file=sys.stderr)
+        if outcome.host_error:
+            print(f"wasiport: the trap comes from a bug in wasiport's host code:\n{outcome.host_error}", file=sys.stderr)
+    elif outcome.status is RunStatus.TIMED_OUT:
+        print(f"wasiport: {outcome.message}", file=sys.stderr)
+    return outcome.exit_code
+
+
+def parse_env(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UserError(f"--env {text!r}: expected KEY=VALUE")
+    return key, value
+
+
+def parse_dir(text: str) -> tuple[str, str]:
+    host, sep, guest = text.partition(":")
+    if not host:
+        raise UserError(f"--dir {text!r}: expected HOST_DIR[:GUEST_DIR]")
+    return host, guest if sep and guest else host
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "wasiport" / "wasmtime"
+
+
+def _hard_stop(timeout: float | None) -> threading.Timer | None:
+    """The last resort when a module ignores --timeout (blocked inside wasmtime itself)."""
+    if timeout is None:
+        return None
+
+    def give_up() -> None:
+        print(
+            f"wasiport: the module did not stop {HARD_STOP_GRACE_SECONDS:g} s after --timeout {timeout:g} s; exiting",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(124)  # EXIT_TIMEOUT; wasiport.runtime is not imported at module level
+
+    timer = threading.Timer(timeout + HARD_STOP_GRACE_SECONDS, give_up)
+    timer.daemon = True
+    timer.start()
+    return timer

@@ -213,10 +213,14 @@ def body_start(scope, data: bytes) -> tuple[int, str]:
     offset = scope.start_byte
     if scope.type == "declaration_list":
         offset = scope.start_byte + 1  # after `{`
+    # Inner attributes and inner doc comments must precede every item; ordinary
+    # comments may sit between them, so insert after the last inner one.
     for child in children:
         text = data[child.start_byte : child.end_byte]
         if child.type == "inner_attribute_item" or (child.type in ("line_comment", "block_comment") and (text.startswith(b"//!") or text.startswith(b"/*!"))):
             offset = child.end_byte
+            continue
+        if child.type in ("line_comment", "block_comment"):
             continue
         break
     # move to the start of the next line

@@ -1,0 +1,873 @@
+"""The dependency graph as the wasm build sees it, and what to do about each crate in it.
+
+`analyze` resolves the project's graph with `cargo metadata --filter-platform <wasm
+triple>` (features as cargo resolved them), walks the packages the wasm build
+compiles (normal dependencies; build scripts and proc macros run on the host), and
+judges each one:
+
+* known from data (`rules/<profile>/deps-known.toml`) to fail on WASI whatever its
+  source says (socket2, mio with `net`, tokio with `net`, hyper with `tcp`, ...), and
+  then replaced by a substitute from `substitutions.toml` or left to the user;
+* otherwise by its own source, scanned with the injected `scan` function: std::net
+  findings without manual blockers make it *portable* by wasiport's rules.
+
+The substitution generation comes from the profile: "rename" swaps direct
+dependencies for the `*_wasi` crates (`tokio = { package = "tokio_wasi", .. }`),
+"patch" puts same-name forks in `[patch.crates-io]`. A crate that only comes in
+through a substituted crate which brings its own fork of it is *covered* and needs
+nothing. `plan_substitutions` turns the report into manifest changes and messages.
+"""
+from __future__ import annotations
+
+import enum
+import os
+import shutil
+import subprocess
+import tomllib
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wasiport.errors import UserError
+from wasiport.manifest import (
+    AddPatch,
+    AddRustCfgs,
+    Change,
+    DependencySpec,
+    DepTable,
+    FileChanges,
+    MoveDependency,
+    SetDependency,
+    Version,
+    VersionReq,
+    cargo_metadata,
+    target_applies_to_wasm,
+)
+from wasiport.model import Finding, PortStatus, Profile, Severity
+from wasiport.paths import rules_dir
+
+GENERATIONS = ("rename", "patch")
+SUBSTITUTIONS_FILE = "substitutions.toml"
+KNOWN_FILE = "deps-known.toml"
+
+
+class Remedy(str, enum.Enum):
+    COMPATIBLE = "compatible"  # nothing to do
+    PORTABLE = "portable"  # std::net code that wasiport's rules port
+    SUBSTITUTE = "substitute"  # replaced by a WasmEdge crate or fork
+    MANUAL = "manual"  # wasiport cannot fix it
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class SourceKind(str, enum.Enum):
+    WORKSPACE = "workspace"
+    PATH = "path"
+    REGISTRY = "registry"
+    GIT = "git"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# ---------------------------------------------------------------------------
+# Data files
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownIncompatibility:
+    crate: str
+    reason: str
+    remedy: Remedy  # SUBSTITUTE or MANUAL
+    when_features: tuple[str, ...] = ()
+    versions: VersionReq | None = None
+    help: str = ""
+
+    def applies(self, version: str, features: Iterable[str]) -> bool:
+        if self.versions is not None:
+            try:
+                if not self.versions.matches(version):
+                    return False
+            except ValueError:
+                pass
+        return not self.when_features or bool(set(self.when_features) & set(features))
+
+
+@dataclass(frozen=True)
+class SubstituteEntry:
+    crate: str  # the upstream crate it replaces
+    generation: str  # "rename" or "patch"
+    version: str  # rename: requirement to write; patch: the fork's version
+    tracks: Version
+    package: str = ""  # rename: the substitute's package name
+    git: str = ""
+    branch: str = ""
+    features: frozenset[str] | None = None  # None: unknown, not checked
+    replaces: tuple[str, ...] = ()
+    requires: tuple[tuple[str, str], ...] = ()
+    cfgs: tuple[str, ...] = ()
+    source: str = ""
+    notes: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.generation == "rename":
+            return f"{self.package} {self.version}"
+        return f"{self.git} (branch {self.branch}, {self.crate} {self.version})"
+
+    def requirement_on(self, crate: str) -> str | None:
+        return dict(self.requires).get(crate)
+
+
+@dataclass(frozen=True)
+class DepsData:
+    known: Mapping[str, KnownIncompatibility]
+    substitutions: Mapping[tuple[str, str], tuple[SubstituteEntry, ...]]  # (generation, crate)
+    no_std: frozenset[str] = frozenset()  # never scanned: they cannot use std::net
+
+    def entries(self, generation: str, crate: str) -> tuple[SubstituteEntry, ...]:
+        return self.substitutions.get((generation, crate), ())
+
+    def substitute_packages(self) -> dict[str, SubstituteEntry]:
+        """Package names of the renamed crates (tokio_wasi, ...): already a substitute."""
+        return {e.package: e for entries in self.substitutions.values() for e in entries if e.package}
+
+    def fork_urls(self) -> dict[str, SubstituteEntry]:
+        return {_normalise_git(e.git): e for entries in self.substitutions.values() for e in entries if e.git}
+
+
+class _DataError(UserError):
+    pass
+
+
+def _data_error(path: Path, key: str, problem: str) -> _DataError:
+    return _DataError(f"{path}: `{key}`: {problem}", hint="fix the data file; its header says what each key means")
+
+
+def _read_table(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: data file is missing") from None
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{path}: invalid TOML: {err}") from None
+
+
+def _string(path: Path, key: str, value: Any, *, required: bool = True) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise _data_error(path, key, "expected a non-empty string")
+    return value
+
+
+def _strings(path: Path, key: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _data_error(path, key, "expected an array of strings")
+    return tuple(value)
+
+
+def _unknown_keys(path: Path, key: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(table) - allowed)
+    if extra:
+        raise _data_error(path, f"{key}.{extra[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _parse_no_std(path: Path, document: Mapping[str, Any]) -> frozenset[str]:
+    table = document.get("no_std", {})
+    if not isinstance(table, dict):
+        raise _data_error(path, "no_std", "expected a table with `crates`")
+    _unknown_keys(path, "no_std", table, {"crates"})
+    return frozenset(_strings(path, "no_std.crates", table.get("crates")))
+
+
+def _parse_known(path: Path, document: Mapping[str, Any]) -> dict[str, KnownIncompatibility]:
+    _unknown_keys(path, "", document, {"crate", "no_std"})
+    crates = document.get("crate", {})
+    if not isinstance(crates, dict):
+        raise _data_error(path, "crate", "expected tables [crate.<name>]")
+    known = {}
+    for name, entry in crates.items():
+        key = f"crate.{name}"
+        if not isinstance(entry, dict):
+            raise _data_error(path, key, "expected a table")
+        _unknown_keys(path, key, entry, {"reason", "remedy", "when_features", "versions", "help"})
+        remedy = _string(path, f"{key}.remedy", entry.get("remedy"))
+        if remedy not in ("substitute", "manual"):
+            raise _data_error(path, f"{key}.remedy", 'expected "substitute" or "manual"')
+        versions = None
+        if "versions" in entry:
+            try:
+                versions = VersionReq.parse(_string(path, f"{key}.versions", entry["versions"]))
+            except ValueError as err:
+                raise _data_error(path, f"{key}.versions", str(err)) from None
+        known[name] = KnownIncompatibility(
+            crate=name,
+            reason=_string(path, f"{key}.reason", entry.get("reason")),
+            remedy=Remedy(remedy),
+            when_features=_strings(path, f"{key}.when_features", entry.get("when_features")),
+            versions=versions,
+            help=_string(path, f"{key}.help", entry.get("help"), required=False),
+        )
+    return known
+
+
+_RENAME_KEYS = {"package", "version", "tracks", "features", "replaces", "source", "notes"}
+_PATCH_KEYS = {"git", "branch", "version", "tracks", "features", "replaces", "requires", "cfgs", "source", "notes"}
+
+
+def _parse_entry(path: Path, generation: str, crate: str, index: int, entry: Any) -> SubstituteEntry:
+    key = f"{generation}.{crate}[{index}]"
+    if not isinstance(entry, dict):
+        raise _data_error(path, key, "expected a table ([[%s.%s]])" % (generation, crate))
+    _unknown_keys(path, key, entry, _RENAME_KEYS if generation == "rename" else _PATCH_KEYS)
+    version = _string(path, f"{key}.version", entry.get("version"))
+    try:
+        VersionReq.parse(version)
+    except ValueError as err:
+        raise _data_error(path, f"{key}.version", str(err)) from None
+    try:
+        tracks = Version.parse(_string(path, f"{key}.tracks", entry.get("tracks")))
+    except ValueError as err:
+        raise _data_error(path, f"{key}.tracks", str(err)) from None
+    requires = entry.get("requires", {})
+    if not isinstance(requires, dict) or not all(isinstance(v, str) for v in requires.values()):
+        raise _data_error(path, f"{key}.requires", "expected a table of version requirements")
+    for other, req in requires.items():
+        try:
+            VersionReq.parse(req)
+        except ValueError as err:
+            raise _data_error(path, f"{key}.requires.{other}", str(err)) from None
+    features = entry.get("features")
+    common = dict(
+        crate=crate,
+        generation=generation,
+        version=version,
+        tracks=tracks,
+        features=None if features is None else frozenset(_strings(path, f"{key}.features", features)),
+        replaces=_strings(path, f"{key}.replaces", entry.get("replaces")),
+        requires=tuple(sorted(requires.items())),
+        source=_string(path, f"{key}.source", entry.get("source"), required=False),
+        notes=_string(path, f"{key}.notes", entry.get("notes"), required=False),
+    )
+    if generation == "rename":
+        return SubstituteEntry(package=_string(path, f"{key}.package", entry.get("package")), **common)
+    try:
+        Version.parse(version)
+    except ValueError:
+        raise _data_error(path, f"{key}.version", "a fork's version must be an exact version such as 1.36.0") from None
+    return SubstituteEntry(
+        git=_string(path, f"{key}.git", entry.get("git")),
+        branch=_string(path, f"{key}.branch", entry.get("branch")),
+        cfgs=_strings(path, f"{key}.cfgs", entry.get("cfgs")),
+        **common,
+    )
+
+
+def _parse_substitutions(path: Path, document: Mapping[str, Any]) -> dict[tuple[str, str], tuple[SubstituteEntry, ...]]:
+    _unknown_keys(path, "", document, set(GENERATIONS))
+    result = {}
+    for generation in GENERATIONS:
+        crates = document.get(generation, {})
+        if not isinstance(crates, dict):
+            raise _data_error(path, generation, f"expected arrays of tables [[{generation}.<crate>]]")
+        for crate, entries in crates.items():
+            if not isinstance(entries, list) or not entries:
+                raise _data_error(path, f"{generation}.{crate}", f"expected [[{generation}.{crate}]] entries")
+            result[(generation, crate)] = tuple(_parse_entry(path, generation, crate, i, e) for i, e in enumerate(entries))
+    return result
+
+
+def load_deps_data(directory: Path | None = None, profile: Profile | None = None) -> DepsData:
+    """Read `deps-known.toml` and `substitutions.toml`; a malformed file -> UserError naming file and key."""
+    directory = directory or rules_dir() / (profile or Profile()).name
+    known_path, subs_path = directory / KNOWN_FILE, directory / SUBSTITUTIONS_FILE
+    known_document = _read_table(known_path)
+    known = _parse_known(known_path, known_document)
+    substitutions = _parse_substitutions(subs_path, _read_table(subs_path))
+    for name, entry in known.items():
+        if entry.remedy is Remedy.SUBSTITUTE and not any(crate == name for _, crate in substitutions):
+            raise _data_error(known_path, f"crate.{name}.remedy", f"says substitute, but {subs_path.name} has no entry for {name}")
+    return DepsData(known=known, substitutions=substitutions, no_std=_parse_no_std(known_path, known_document))
+
+
+def _normalise_git(url: str) -> str:
+    url = url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    url = url.removeprefix("git+")
+    return url.removesuffix(".git").lower()
+
+
+# ---------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One crate's dependency declaration on a package (an edge of the graph)."""
+
+    dependent: str  # package id
+    dependent_name: str
+    dependent_manifest: Path
+    dependent_is_member: bool
+    key: str  # the name in the dependent's manifest (its rename, or the package name)
+    req: str
+    features: tuple[str, ...] = ()
+    uses_default_features: bool = True
+    optional: bool = False
+    target: str | None = None  # the [target.<..>] table it is declared in
+
+
+@dataclass(frozen=True)
+class Substitution:
+    entry: SubstituteEntry
+    missing_features: tuple[str, ...] = ()  # enabled by the user, absent from the substitute
+    warnings: tuple[str, ...] = ()  # what the user must check (features left out, older API)
+
+
+@dataclass(frozen=True)
+class PackageReport:
+    id: str
+    name: str
+    version: str
+    source: SourceKind
+    source_url: str | None
+    root: Path
+    manifest_path: Path
+    features: tuple[str, ...]
+    path: tuple[str, ...]  # from a workspace member to this package: why it is in the build
+    required_by: tuple[Requirement, ...]
+    remedy: Remedy
+    reason: str
+    findings: tuple[Finding, ...] = ()
+    substitution: Substitution | None = None
+    covered_by: str | None = None  # name of the substituted crate that takes this one out
+
+    @property
+    def chain(self) -> str:
+        return " -> ".join(self.path)
+
+    @property
+    def needs_action(self) -> bool:
+        return self.remedy is not Remedy.COMPATIBLE and self.covered_by is None
+
+
+@dataclass(frozen=True)
+class GraphReport:
+    manifest_path: Path
+    workspace_root: Path
+    target: str
+    generation: str
+    members: tuple[str, ...]  # names of the workspace members analysed (the roots)
+    packages: tuple[PackageReport, ...]  # every package the wasm build compiles, roots first
+
+    def package(self, name: str) -> PackageReport:
+        matches = [p for p in self.packages if p.name == name]
+        if not matches:
+            raise KeyError(name)
+        return matches[0]
+
+    def names(self) -> set[str]:
+        return {p.name for p in self.packages}
+
+    @property
+    def needing_action(self) -> tuple[PackageReport, ...]:
+        return tuple(p for p in self.packages if p.needs_action)
+
+    @property
+    def ok(self) -> bool:
+        return not self.needing_action
+
+
+# ---------------------------------------------------------------------------
+# Target triple
+# ---------------------------------------------------------------------------
+
+
+def wasm_target(profile: Profile, env: Mapping[str, str] | None) -> str:
+    """The first of the profile's target names that the toolchain's rustc knows
+    (wasm32-wasip1 from Rust 1.78, wasm32-wasi up to 1.83)."""
+    environ = env if env is not None else os.environ
+    rustc = environ.get("RUSTC") or shutil.which("rustc", path=environ.get("PATH"))
+    if not rustc:
+        raise UserError("rustc was not found", hint="install Rust (https://rustup.rs) or set RUSTC")
+    try:
+        listed = subprocess.run(
+            [rustc, "--print", "target-list"], env=dict(environ), capture_output=True, text=True, check=True
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise UserError(f"`{rustc} --print target-list` failed: {err}") from None
+    for target in profile.targets:
+        if target in listed:
+            return target
+    raise UserError(
+        f"{rustc} knows none of the targets {', '.join(profile.targets)}",
+        hint="use a Rust toolchain from 1.78 on (wasm32-wasip1) or older than 1.84 (wasm32-wasi)",
+    )
+
+
+# ---------------------------------------------------------------------------
+# Reading cargo metadata into a graph
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Graph:
+    packages: dict[str, dict[str, Any]]
+    children: dict[str, list[str]]  # normal dependencies for the wasm target
+    parents: dict[str, list[str]]
+    features: dict[str, tuple[str, ...]]
+    members: list[str]
+    roots: list[str]
+    workspace_root: Path
+
+
+def _is_proc_macro(package: Mapping[str, Any]) -> bool:
+    return any("proc-macro" in target.get("kind", []) for target in package.get("targets", []))
+
+
+def _graph(metadata: Mapping[str, Any]) -> _Graph:
+    packages = {p["id"]: p for p in metadata["packages"]}
+    resolve = metadata.get("resolve") or {}
+    nodes = {n["id"]: n for n in resolve.get("nodes", [])}
+    members = list(metadata.get("workspace_members", []))
+    root = resolve.get("root")
+    roots = [root] if root else sorted(members, key=lambda i: packages[i]["name"])
+    children: dict[str, list[str]] = {}
+    parents: dict[str, list[str]] = {}
+    for node_id, node in nodes.items():
+        kept = []
+        for dep in node.get("deps", []):
+            kinds = dep.get("dep_kinds") or [{"kind": None}]
+            if not any(k.get("kind") in (None, "normal") for k in kinds):
+                continue  # dev-dependencies are not built; build-dependencies run on the host
+            if _is_proc_macro(packages[dep["pkg"]]):
+                continue  # runs inside the compiler on the host
+            kept.append(dep["pkg"])
+        children[node_id] = sorted(set(kept), key=lambda i: (packages[i]["name"], i))
+        for child in children[node_id]:
+            parents.setdefault(child, []).append(node_id)
+    features = {i: tuple(n.get("features", [])) for i, n in nodes.items()}
+    return _Graph(packages, children, parents, features, members, roots, Path(metadata["workspace_root"]))
+
+
+def _shortest_paths(graph: _Graph) -> dict[str, list[str]]:
+    paths: dict[str, list[str]] = {}
+    queue: deque[str] = deque()
+    for root in graph.roots:
+        paths[root] = [root]
+        queue.append(root)
+    while queue:
+        current = queue.popleft()
+        for child in graph.children.get(current, []):
+            if child not in paths:
+                paths[child] = paths[current] + [child]
+                queue.append(child)
+    return paths
+
+
+def _topological(graph: _Graph, reachable: Iterable[str]) -> list[str]:
+    """Parents before children (cargo graphs of normal dependencies have no cycles)."""
+    nodes = set(reachable)
+    indegree = {n: sum(1 for p in graph.parents.get(n, []) if p in nodes) for n in nodes}
+    ready = sorted((n for n, d in indegree.items() if d == 0), key=lambda i: graph.packages[i]["name"])
+    order: list[str] = []
+    queue = deque(ready)
+    while queue:
+        current = queue.popleft()
+        order.append(current)
+        for child in graph.children.get(current, []):
+            if child in nodes:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    queue.append(child)
+    order += sorted(nodes - set(order))  # a cycle would be a cargo bug; keep every node anyway
+    return order
+
+
+def _source_kind(package: Mapping[str, Any], members: Sequence[str]) -> SourceKind:
+    if package["id"] in members:
+        return SourceKind.WORKSPACE
+    source = package.get("source") or ""
+    if source.startswith("registry+") or source.startswith("sparse+"):
+        return SourceKind.REGISTRY
+    if source.startswith("git+"):
+        return SourceKind.GIT
+    return SourceKind.PATH
+
+
+def _requirement(graph: _Graph, parent_id: str, child_id: str) -> Requirement:
+    parent = graph.packages[parent_id]
+    child = graph.packages[child_id]
+    declared = [
+        d for d in parent.get("dependencies", [])
+        if d["name"] == child["name"] and d.get("kind") in (None, "normal")
+        and target_applies_to_wasm(d.get("target")) is not False
+    ]
+    # Prefer the declaration whose requirement the resolved version meets.
+    declared.sort(key=lambda d: not _req_matches(d.get("req", "*"), child["version"]))
+    dep = declared[0] if declared else {"req": "*", "name": child["name"]}
+    return Requirement(
+        dependent=parent_id,
+        dependent_name=parent["name"],
+        dependent_manifest=Path(parent["manifest_path"]),
+        dependent_is_member=parent_id in graph.members,
+        key=dep.get("rename") or dep["name"],
+        req=dep.get("req", "*"),
+        features=tuple(dep.get("features", [])),
+        uses_default_features=bool(dep.get("uses_default_features", True)),
+        optional=bool(dep.get("optional", False)),
+        target=dep.get("target"),
+    )
+
+
+def _req_matches(req: str, version: str) -> bool:
+    try:
+        return VersionReq.parse(req).matches(version)
+    except ValueError:
+        return False
+
+
+def _explicit_features(package: Mapping[str, Any], enabled: Iterable[str]) -> list[str]:
+    """Enabled features minus those that only name an optional dependency (`x = ["dep:x"]`):
+    cargo turns those on as a consequence of the named ones."""
+    table = package.get("features", {})
+    return sorted(f for f in enabled if table.get(f) != [f"dep:{f}"])
+
+
+# ---------------------------------------------------------------------------
+# Judging packages
+# ---------------------------------------------------------------------------
+
+
+def _judge_by_scan(root: Path, scan: Callable[[Path], list[Finding]]) -> tuple[Remedy, str, tuple[Finding, ...]]:
+    try:
+        findings = tuple(scan(root))
+    except UserError as err:
+        return Remedy.MANUAL, f"could not be scanned: {err.message}", ()
+    if not findings:
+        return Remedy.COMPATIBLE, "no socket code that fails on WASI", ()
+    blockers = [f for f in findings if f.port is PortStatus.MANUAL]
+    if blockers:
+        first = blockers[0]
+        return Remedy.MANUAL, f"{len(blockers)} finding(s) wasiport cannot port, e.g. {first.path}:{first.span.start_line}: {first.message}", findings
+    return Remedy.PORTABLE, f"{len(findings)} std::net finding(s) that wasiport's rules port", findings
+
+
+@dataclass(frozen=True)
+class _Choice:
+    remedy: Remedy
+    reason: str
+    substitution: Substitution | None = None
+
+
+def _effective_requirements(
+    graph: _Graph, package_id: str, live_parents: Sequence[str], chosen: Mapping[str, SubstituteEntry]
+) -> list[tuple[str, str]]:
+    """(dependent name, requirement) on this package once substituted parents use their forks."""
+    name = graph.packages[package_id]["name"]
+    result = []
+    for parent in live_parents:
+        requirement = _requirement(graph, parent, package_id)
+        entry = chosen.get(parent)
+        req = (entry.requirement_on(name) if entry else None) or requirement.req
+        who = f"{graph.packages[parent]['name']} ({entry.label})" if entry else graph.packages[parent]["name"]
+        result.append((who, req))
+    return result
+
+
+def _choose_patch(
+    graph: _Graph, package_id: str, entries: Sequence[SubstituteEntry], live_parents: Sequence[str], chosen: Mapping[str, SubstituteEntry]
+) -> _Choice:
+    package = graph.packages[package_id]
+    requirements = _effective_requirements(graph, package_id, live_parents, chosen)
+    enabled = _explicit_features(package, graph.features.get(package_id, ()))
+    refusals = []
+    for entry in entries:
+        unmet = [f"{who} requires {req}" for who, req in requirements if not _req_matches(req, entry.version)]
+        if unmet:
+            refusals.append(f"{entry.git} {entry.branch} is {package['name']} {entry.version}, but {'; '.join(unmet)}")
+            continue
+        missing = sorted(set(enabled) - entry.features) if entry.features is not None else []
+        if missing:
+            refusals.append(f"{entry.git} {entry.branch} lacks the enabled feature(s) {', '.join(missing)}")
+            continue
+        return _Choice(Remedy.SUBSTITUTE, f"patched with {entry.label}", Substitution(entry))
+    return _Choice(Remedy.MANUAL, "no WasmEdge fork fits: " + "; ".join(refusals))
+
+
+def _choose_rename(
+    graph: _Graph, package_id: str, entries: Sequence[SubstituteEntry], live_parents: Sequence[str], data: DepsData
+) -> _Choice:
+    package = graph.packages[package_id]
+    name = package["name"]
+    entry = entries[0]
+    indirect = [graph.packages[p]["name"] for p in live_parents if p not in graph.members]
+    if indirect:
+        forks = data.entries("patch", name)
+        suggestion = f"; use the patch generation ({forks[0].git}, branch {forks[0].branch})" if forks else ""
+        return _Choice(
+            Remedy.MANUAL,
+            f"{name} is a transitive dependency (of {', '.join(sorted(set(indirect)))}): {entry.package} can only "
+            f"replace a direct dependency, because cargo's [patch] cannot rename a crate{suggestion}",
+        )
+    requirements = [_requirement(graph, p, package_id) for p in live_parents]
+    warnings = []
+    declared = sorted({f for r in requirements for f in r.features})
+    missing = tuple(sorted(set(declared) - entry.features)) if entry.features is not None else ()
+    if missing:
+        warnings.append(
+            f"{entry.package} has no feature(s) {', '.join(missing)} that the manifest enables for {name}: "
+            "they are left out of the wasm dependency"
+        )
+    for requirement in requirements:
+        if not _req_matches(requirement.req, str(entry.tracks)):
+            warnings.append(
+                f"{requirement.dependent_name} asks for {name} {requirement.req}, but {entry.package} follows "
+                f"{name} {entry.tracks}: code written for a newer {name} may not compile"
+            )
+    return _Choice(Remedy.SUBSTITUTE, f"replaced by {entry.label}", Substitution(entry, missing, tuple(warnings)))
+
+
+def _judge_known(
+    graph: _Graph, package_id: str, known: KnownIncompatibility, generation: str, live_parents: Sequence[str],
+    chosen: Mapping[str, SubstituteEntry], data: DepsData,
+) -> _Choice:
+    package = graph.packages[package_id]
+    name = package["name"]
+    if known.remedy is Remedy.MANUAL:
+        return _Choice(Remedy.MANUAL, known.reason + (f"; {known.help}" if known.help else ""))
+    if _source_kind(package, graph.members) is not SourceKind.REGISTRY:
+        return _Choice(Remedy.MANUAL, f"{known.reason}; it comes from {package.get('source') or 'a path'}, not crates.io, so no substitute applies")
+    entries = data.entries(generation, name)
+    if not entries:
+        other = "patch" if generation == "rename" else "rename"
+        alternative = data.entries(other, name)
+        suggestion = f"; the {other} generation has {alternative[0].label}" if alternative else ""
+        return _Choice(Remedy.MANUAL, f"{known.reason}; no {generation} substitute is known{suggestion}")
+    if generation == "rename":
+        choice = _choose_rename(graph, package_id, entries, live_parents, data)
+    else:
+        choice = _choose_patch(graph, package_id, entries, live_parents, chosen)
+    return _Choice(choice.remedy, f"{known.reason}; {choice.reason}", choice.substitution)
+
+
+def _carrier(
+    graph: _Graph, package_id: str, parents: Sequence[str], chosen: Mapping[str, SubstituteEntry], reports: Mapping[str, PackageReport]
+) -> str:
+    """The substituted crate that takes this package out of the wasm build."""
+    name = graph.packages[package_id]["name"]
+    for parent in parents:
+        if parent in chosen and name in chosen[parent].replaces:
+            return graph.packages[parent]["name"]
+        if parent in reports and reports[parent].covered_by:
+            return reports[parent].covered_by or ""
+    return graph.packages[parents[0]]["name"]
+
+
+def analyze(
+    manifest_path: Path,
+    profile: Profile,
+    *,
+    scan: Callable[[Path], list[Finding]],
+    env: Mapping[str, str] | None = None,
+    data: DepsData | None = None,
+) -> GraphReport:
+    """Resolve the graph for the wasm target and judge every package the wasm build compiles.
+
+    `scan(package_root)` returns a package's findings (wasiport.scan.scan_crate in the CLI).
+    `env` is the full environment for cargo and rustc (None: this process's)."""
+    if profile.substitution not in GENERATIONS:
+        raise UserError(f"unknown substitution generation {profile.substitution!r} (expected rename or patch)")
+    manifest_path = manifest_path.resolve()
+    if not manifest_path.is_file():
+        raise UserError(f"{manifest_path}: no such Cargo.toml")
+    data = data or load_deps_data(profile=profile)
+    target = wasm_target(profile, env)
+    metadata, _ = cargo_metadata(manifest_path, env, filter_platform=target)
+    graph = _graph(metadata)
+    paths = _shortest_paths(graph)
+    names = {}
+    for package_id in paths:
+        names.setdefault(graph.packages[package_id]["name"], set()).add(package_id)
+
+    def label(package_id: str) -> str:
+        package = graph.packages[package_id]
+        return package["name"] if len(names[package["name"]]) == 1 else f"{package['name']} {package['version']}"
+
+    substitutes_in_place = data.substitute_packages()
+    forks_in_place = data.fork_urls()
+    live: set[str] = set()
+    chosen: dict[str, SubstituteEntry] = {}
+    reports: dict[str, PackageReport] = {}
+    for package_id in _topological(graph, paths):
+        package = graph.packages[package_id]
+        name = package["name"]
+        all_parents = [p for p in graph.parents.get(package_id, []) if p in paths]
+        live_parents = [p for p in all_parents if p in live and not (p in chosen and name in chosen[p].replaces)]
+        covered_by = None
+        if package_id not in graph.roots and not live_parents:
+            # Every way in passes through a substituted crate that brings its own fork of this one.
+            covered_by = _carrier(graph, package_id, all_parents, chosen, reports)
+        else:
+            live.add(package_id)
+        features = graph.features.get(package_id, ())
+        source_url = package.get("source")
+        known = data.known.get(name)
+        findings: tuple[Finding, ...] = ()
+        substitution = None
+        if covered_by is not None:
+            remedy = Remedy.COMPATIBLE
+            reason = f"only reached through {covered_by}, whose substitute does not take {name} from crates.io"
+            if known is not None and known.applies(package["version"], features):
+                reason = f"{known.reason}; but {reason}"
+        elif name in substitutes_in_place:
+            remedy, reason = Remedy.COMPATIBLE, f"already the WasmEdge substitute for {substitutes_in_place[name].crate}"
+        elif source_url and _normalise_git(source_url) in forks_in_place:
+            remedy, reason = Remedy.COMPATIBLE, "already the WasmEdge fork"
+        elif known is not None and known.applies(package["version"], features):
+            choice = _judge_known(graph, package_id, known, profile.substitution, live_parents, chosen, data)
+            remedy, reason, substitution = choice.remedy, choice.reason, choice.substitution
+            if substitution is not None:
+                chosen[package_id] = substitution.entry
+        elif name in data.no_std:
+            remedy, reason = Remedy.COMPATIBLE, "a no_std crate: it cannot use std::net"
+        else:
+            remedy, reason, findings = _judge_by_scan(Path(package["manifest_path"]).parent, scan)
+        reports[package_id] = PackageReport(
+            id=package_id,
+            name=name,
+            version=package["version"],
+            source=_source_kind(package, graph.members),
+            source_url=source_url,
+            root=Path(package["manifest_path"]).parent,
+            manifest_path=Path(package["manifest_path"]),
+            features=tuple(features),
+            path=tuple(label(p) for p in paths[package_id]),
+            required_by=tuple(_requirement(graph, p, package_id) for p in all_parents),
+            remedy=remedy,
+            reason=reason,
+            findings=findings,
+            substitution=substitution,
+            covered_by=covered_by,
+        )
+    ordered = sorted(reports.values(), key=lambda r: (len(r.path), r.name, r.version))
+    return GraphReport(
+        manifest_path=manifest_path,
+        workspace_root=graph.workspace_root,
+        target=target,
+        generation=profile.substitution,
+        members=tuple(graph.packages[r]["name"] for r in graph.roots),
+        packages=tuple(ordered),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Planning
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    severity: Severity
+    text: str
+    package: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.text}"
+
+
+@dataclass(frozen=True)
+class SubstitutionPlan:
+    files: tuple[FileChanges, ...]  # Cargo.toml files and .cargo/config.toml
+    messages: tuple[Message, ...]
+
+    @property
+    def errors(self) -> tuple[Message, ...]:
+        return tuple(m for m in self.messages if m.severity is Severity.ERROR)
+
+
+def _rename_changes(package: PackageReport, profile: Profile) -> tuple[dict[Path, list[Change]], list[Message]]:
+    assert package.substitution is not None
+    entry = package.substitution.entry
+    changes: dict[Path, list[Change]] = {}
+    messages = []
+    for requirement in package.required_by:
+        if not requirement.dependent_is_member:
+            continue
+        if requirement.target is not None:
+            messages.append(Message(
+                Severity.ERROR,
+                f"{requirement.dependent_manifest}: {requirement.key} is declared under [target.{requirement.target}]; "
+                f"replace it with {entry.package} by hand",
+                package.name,
+            ))
+            continue
+        kept = tuple(f for f in requirement.features if f not in package.substitution.missing_features)
+        spec = DependencySpec(
+            package=entry.package,
+            version=entry.version,
+            default_features=None if requirement.uses_default_features else False,
+            features=kept,
+            optional=True if requirement.optional else None,
+        )
+        changes.setdefault(requirement.dependent_manifest, []).extend([
+            MoveDependency(requirement.key, DepTable(), DepTable.not_gated(profile.gate)),
+            SetDependency(DepTable.gated(profile.gate), requirement.key, spec),
+        ])
+    return changes, messages
+
+
+def plan_substitutions(report: GraphReport, profile: Profile) -> SubstitutionPlan:
+    """Manifest and config changes for every substitution in the report, plus what the user
+    must know: substitutes' caveats, crates to port with `wasiport apply`, manual blockers."""
+    per_file: dict[Path, list[Change]] = {}
+    messages: list[Message] = []
+    cfgs: list[str] = []
+    root_manifest = report.workspace_root / "Cargo.toml"
+    for package in report.packages:
+        if not package.needs_action:
+            continue
+        if package.remedy is Remedy.SUBSTITUTE and package.substitution is not None:
+            entry = package.substitution.entry
+            if entry.generation == "rename":
+                changes, notes = _rename_changes(package, profile)
+                for path, file_changes in changes.items():
+                    per_file.setdefault(path, []).extend(file_changes)
+                messages.extend(notes)
+            else:
+                per_file.setdefault(root_manifest, []).append(
+                    AddPatch(package.name, DependencySpec(git=entry.git, branch=entry.branch))
+                )
+                cfgs.extend(c for c in entry.cfgs if c not in cfgs)
+            summary = f"{package.name} {package.version} ({package.chain}): {package.reason}"
+            messages.append(Message(Severity.NOTE, summary, package.name))
+            messages.extend(Message(Severity.WARNING, f"{package.name}: {w}", package.name) for w in package.substitution.warnings)
+            if entry.notes:
+                messages.append(Message(Severity.NOTE, f"{package.name}: {entry.notes}", package.name))
+        elif package.remedy is Remedy.PORTABLE:
+            how = (
+                f"port it in place with `wasiport apply {package.root}`"
+                if package.source in (SourceKind.WORKSPACE, SourceKind.PATH)
+                else f"port a copy with `wasiport apply {package.name}` and add it to [patch.crates-io]"
+            )
+            messages.append(Message(Severity.WARNING, f"{package.name} {package.version} ({package.chain}): {package.reason}; {how}", package.name))
+        elif package.remedy is Remedy.MANUAL:
+            messages.append(Message(Severity.ERROR, f"{package.name} {package.version} ({package.chain}): {package.reason}", package.name))
+    if cfgs:
+        per_file.setdefault(report.workspace_root / ".cargo" / "config.toml", []).append(
+            AddRustCfgs(f"cfg({profile.gate})", tuple(cfgs))
+        )
+    if any(isinstance(c, AddPatch) for c in per_file.get(root_manifest, [])):
+        messages.append(Message(
+            Severity.NOTE,
+            "if Cargo.lock already pins the patched crates, run `cargo update -p <crate>` so that cargo takes the forks",
+        ))
+    files = tuple(FileChanges(path, tuple(changes)) for path, changes in per_file.items())
+    return SubstitutionPlan(files=files, messages=tuple(messages))

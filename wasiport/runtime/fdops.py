@@ -1,0 +1,302 @@
+"""The WASI descriptor functions that socket descriptors need, and proc_exit.
+
+`fd_close`, `fd_fdstat_get`, `fd_fdstat_set_flags` and `poll_oneoff` act on
+guest sockets here and are passed to wasmtime's own implementation (through
+`WasiBridge`) for every other descriptor, so stdio and preopened files keep
+wasmtime's behaviour.
+
+Pointer checks follow WasmEdge for every descriptor: a misaligned fdstat or
+poll pointer traps (wasmtime traps too), an out-of-bounds one returns FAULT
+(wasmtime would trap).
+
+`poll_oneoff` is level-triggered, as WasmEdge's is. With socket subscriptions
+it waits in `select.poll`; clock-only calls (sleeps) wait in Python too, so
+that `--timeout` can cut them short; calls on other descriptors only go to
+wasmtime unchanged. A call that mixes sockets with wasmtime descriptors (say
+stdin) checks the latter without blocking every 10 ms while it waits on the
+sockets.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import socket
+import struct
+import termios
+import threading
+import time
+from dataclasses import dataclass
+
+from wasiport.runtime import abi
+from wasiport.runtime.abi import Errno
+from wasiport.runtime.bridge import WasiBridge
+from wasiport.runtime.hostcall import GuestExit, GuestTrap
+from wasiport.runtime.memory import GuestMemory
+from wasiport.runtime.sockets import SocketHost
+
+_MIXED_SLICE = 0.010  # how often a mixed poll re-checks wasmtime's descriptors
+_READ_MASK = select.POLLIN | select.POLLPRI
+_WRITE_MASK = select.POLLOUT
+_TROUBLE = select.POLLHUP | select.POLLERR
+_INT = struct.Struct("i")
+
+
+class Interrupt:
+    """Set by the --timeout watchdog; wakes waits in Python (Event) and in poll (pipe)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._read_fd, False)
+
+    @property
+    def fired(self) -> bool:
+        return self.event.is_set()
+
+    @property
+    def wakeup_fd(self) -> int:
+        return self._read_fd
+
+    def fire(self) -> None:
+        self.event.set()
+        try:
+            os.write(self._write_fd, b"!")
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        for fd in (self._read_fd, self._write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+@dataclass(frozen=True)
+class Subscription:
+    userdata: int
+    tag: int
+    fd: int  # the clock id for clock subscriptions
+    timeout: int
+    flags: int
+
+
+def _event(userdata: int, error: int, tag: int, nbytes: int = 0, flags: int = 0) -> tuple[int, int, int, int, int]:
+    return (userdata, error, tag, nbytes, flags)
+
+
+class DescriptorOps:
+    """fd_close, fd_fdstat_get, fd_fdstat_set_flags, poll_oneoff and proc_exit."""
+
+    def __init__(self, memory: GuestMemory, sockets: SocketHost, bridge: WasiBridge, interrupt: Interrupt) -> None:
+        self.memory = memory
+        self.sockets = sockets
+        self.bridge = bridge
+        self.interrupt = interrupt
+
+    def proc_exit(self, code: int) -> int:
+        # Shadowed because wasmtime rejects codes >= 126; WasmEdge passes any u32 on.
+        raise GuestExit(code)
+
+    def fd_close(self, fd: int) -> int:
+        if self.sockets.close(fd):
+            return 0
+        return self.bridge.fd_close(fd)
+
+    def fd_fdstat_get(self, fd: int, stat_ptr: int) -> int:
+        if stat_ptr & 7:
+            raise GuestTrap(f"fd_fdstat_get: fdstat pointer {stat_ptr:#x} is not 8-byte aligned")
+        if not self.memory.covers(stat_ptr + abi.FDSTAT.size):
+            return Errno.FAULT
+        sock = self.sockets.sockets.get(fd)
+        if sock is None:
+            errno, data = self.bridge.fdstat(fd)
+            if errno == 0:
+                self.memory.write(stat_ptr, data)
+            return errno
+        filetype = abi.FILETYPE_SOCKET_STREAM if sock.stream else abi.FILETYPE_SOCKET_DGRAM
+        flags = 0 if sock.getblocking() else abi.FDFLAGS_NONBLOCK
+        abi.FDSTAT.pack_into(self.memory.view, stat_ptr, filetype, flags, sock.rights, sock.rights)
+        return 0
+
+    def fd_fdstat_set_flags(self, fd: int, flags: int) -> int:
+        sock = self.sockets.sockets.get(fd)
+        if sock is None:
+            return self.bridge.set_flags(fd, flags)
+        if flags & ~abi.FDFLAGS_ALL:
+            return Errno.INVAL
+        if flags & (abi.FDFLAGS_DSYNC | abi.FDFLAGS_RSYNC | abi.FDFLAGS_SYNC):
+            return Errno.NOTCAPABLE  # a socket has no FD_DATASYNC/FD_SYNC rights
+        sock.setblocking(not flags & abi.FDFLAGS_NONBLOCK)
+        return 0
+
+    # -- poll_oneoff ------------------------------------------------------------
+
+    def poll_oneoff(self, in_ptr: int, out_ptr: int, count: int, nevents_ptr: int) -> int:
+        if in_ptr & 7 or out_ptr & 7 or nevents_ptr & 3:
+            raise GuestTrap("poll_oneoff: subscription, event or count pointer is misaligned")
+        memory = self.memory
+        if not (
+            memory.covers(in_ptr + abi.SUBSCRIPTION.size * count)
+            and memory.covers(out_ptr + abi.EVENT.size * count)
+            and memory.covers(nevents_ptr + 4)
+        ):
+            return Errno.FAULT
+        raw = memory.read(in_ptr, abi.SUBSCRIPTION.size * count)
+        subscriptions = [Subscription(*fields) for fields in _unpack_subscriptions(raw)]
+        socket_fds = self.sockets.sockets
+        uses_sockets = any(sub.tag != abi.EVENTTYPE_CLOCK and sub.fd in socket_fds for sub in subscriptions)
+        if not uses_sockets and not _python_clocks_only(subscriptions):
+            return self._forward(raw, count, out_ptr, nevents_ptr)
+        events = self._wait(subscriptions)
+        view = memory.view
+        for index, event in enumerate(events):
+            abi.EVENT.pack_into(view, out_ptr + index * abi.EVENT.size, *event)
+        abi.U32.pack_into(view, nevents_ptr, len(events))
+        return 0
+
+    def _forward(self, raw: bytes, count: int, out_ptr: int, nevents_ptr: int) -> int:
+        errno, events = self.bridge.poll(raw, count)
+        self.memory.write(out_ptr, events)
+        abi.U32.pack_into(self.memory.view, nevents_ptr, len(events) // abi.EVENT.size)
+        return errno
+
+    def _wait(self, subscriptions: list[Subscription]) -> list[tuple[int, int, int, int, int]]:
+        ready: list[tuple[int, int, int, int, int]] = []
+        deadlines: list[tuple[float, Subscription]] = []
+        watched: dict[int, tuple[socket.socket, list[Subscription]]] = {}  # host fileno -> (socket, subscriptions)
+        foreign: list[Subscription] = []
+        seen: set[tuple[int, int]] = set()
+        for sub in subscriptions:
+            if sub.tag == abi.EVENTTYPE_CLOCK:
+                deadline = self._deadline(sub)
+                if deadline is None:
+                    ready.append(_event(sub.userdata, Errno.INVAL, sub.tag))
+                else:
+                    deadlines.append((deadline, sub))
+            elif sub.tag not in (abi.EVENTTYPE_FD_READ, abi.EVENTTYPE_FD_WRITE):
+                ready.append(_event(sub.userdata, Errno.INVAL, sub.tag))
+            elif (sub.fd, sub.tag) in seen:
+                ready.append(_event(sub.userdata, Errno.EXIST, sub.tag))  # as WasmEdge's poller
+            else:
+                seen.add((sub.fd, sub.tag))
+                sock = self.sockets.sockets.get(sub.fd)
+                if sock is not None:
+                    watched.setdefault(sock.fileno(), (sock, []))[1].append(sub)
+                elif self.bridge.exists(sub.fd):
+                    foreign.append(sub)
+                else:
+                    ready.append(_event(sub.userdata, Errno.BADF, sub.tag))
+        poller = select.poll()
+        for fileno, (_, subs) in watched.items():
+            mask = 0
+            for sub in subs:
+                mask |= _READ_MASK if sub.tag == abi.EVENTTYPE_FD_READ else _WRITE_MASK
+            poller.register(fileno, mask)
+        poller.register(self.interrupt.wakeup_fd, select.POLLIN)
+        earliest = min((deadline for deadline, _ in deadlines), default=None)
+        while True:
+            if ready:
+                wait_ms: float | None = 0
+            elif earliest is None:
+                wait_ms = None if not foreign else _MIXED_SLICE * 1000
+            else:
+                wait_ms = max(0.0, earliest - time.monotonic()) * 1000
+                if foreign:
+                    wait_ms = min(wait_ms, _MIXED_SLICE * 1000)
+            if watched or foreign:
+                results = poller.poll(wait_ms)
+            else:  # clocks only: a sleep the watchdog can end
+                self.interrupt.event.wait(None if wait_ms is None else wait_ms / 1000)
+                results = []
+            if self.interrupt.fired:
+                raise GuestTrap("interrupted: the --timeout expired")
+            for fileno, revents in results:
+                if fileno not in watched:
+                    continue
+                sock, subs = watched[fileno]
+                for sub in subs:
+                    event = _socket_event(sub, sock, revents)
+                    if event is not None:
+                        ready.append(event)
+            if foreign:
+                ready.extend(self._foreign_ready(foreign))
+            now = time.monotonic()
+            ready.extend(_event(sub.userdata, 0, sub.tag) for deadline, sub in deadlines if deadline <= now)
+            if ready:
+                return ready
+
+    def _deadline(self, sub: Subscription) -> float | None:
+        """When a clock subscription fires, on Python's monotonic clock; None for bad input."""
+        if sub.flags & ~abi.SUBCLOCKFLAGS_ABSTIME:
+            return None
+        now = time.monotonic()
+        if not sub.flags & abi.SUBCLOCKFLAGS_ABSTIME:
+            if sub.fd not in (abi.CLOCK_REALTIME, abi.CLOCK_MONOTONIC):
+                return None
+            return now + sub.timeout / 1e9
+        if sub.fd == abi.CLOCK_REALTIME:
+            return now + (sub.timeout - time.time_ns()) / 1e9
+        if sub.fd == abi.CLOCK_MONOTONIC:
+            # The guest's monotonic clock is wasmtime's, whose epoch differs from Python's.
+            return now + (sub.timeout - self.bridge.monotonic_now()) / 1e9
+        return None
+
+    def _foreign_ready(self, foreign: list[Subscription]) -> list[tuple[int, int, int, int, int]]:
+        """Ask wasmtime, without blocking, which of its descriptors are ready."""
+        marker = max(sub.userdata for sub in foreign) + 1 & 0xFFFFFFFFFFFFFFFF
+        raw = b"".join(abi.SUBSCRIPTION.pack(s.userdata, s.tag, s.fd, s.timeout, 0, s.flags) for s in foreign)
+        raw += abi.SUBSCRIPTION.pack(marker, abi.EVENTTYPE_CLOCK, abi.CLOCK_MONOTONIC, 0, 0, 0)
+        _, events = self.bridge.poll(raw, len(foreign) + 1)
+        found = [abi.EVENT.unpack_from(events, offset) for offset in range(0, len(events), abi.EVENT.size)]
+        return [event for event in found if not (event[0] == marker and event[2] == abi.EVENTTYPE_CLOCK)]
+
+
+def _unpack_subscriptions(raw: bytes) -> list[tuple[int, int, int, int, int]]:
+    return [
+        (userdata, tag, fd, timeout, flags)
+        for userdata, tag, fd, timeout, _precision, flags in abi.SUBSCRIPTION.iter_unpack(raw)
+    ]
+
+
+def _python_clocks_only(subscriptions: list[Subscription]) -> bool:
+    """Clock-only polls (sleeps) run in Python so that a timeout can interrupt them."""
+    return bool(subscriptions) and all(
+        sub.tag == abi.EVENTTYPE_CLOCK and sub.fd in (abi.CLOCK_REALTIME, abi.CLOCK_MONOTONIC)
+        for sub in subscriptions
+    )
+
+
+def _socket_event(sub: Subscription, sock: socket.socket, revents: int) -> tuple[int, int, int, int, int] | None:
+    """The event for a ready socket, with nbytes and HANGUP as WasmEdge's poller reports them."""
+    if revents & select.POLLNVAL:
+        return _event(sub.userdata, Errno.BADF, sub.tag)
+    hangup = abi.EVENTRWFLAGS_HANGUP if revents & select.POLLHUP else 0
+    if sub.tag == abi.EVENTTYPE_FD_READ:
+        if not revents & (_READ_MASK | _TROUBLE):
+            return None
+        return _event(sub.userdata, 0, sub.tag, _readable_bytes(sock), hangup)
+    if not revents & (_WRITE_MASK | _TROUBLE):
+        return None
+    return _event(sub.userdata, 0, sub.tag, _writable_bytes(sock), hangup)
+
+
+def _ioctl_int(sock: socket.socket, request: int) -> int:
+    return _INT.unpack(fcntl.ioctl(sock.fileno(), request, b"\0" * _INT.size))[0]
+
+
+def _readable_bytes(sock: socket.socket) -> int:
+    """Bytes queued for reading (FIONREAD); 1 when the kernel will not say (e.g. a listener)."""
+    try:
+        return max(_ioctl_int(sock, termios.FIONREAD), 0)
+    except OSError:
+        return 1
+
+
+def _writable_bytes(sock: socket.socket) -> int:
+    """Room in the send buffer: SO_SNDBUF minus what is queued (TIOCOUTQ), as WasmEdge computes it."""
+    try:
+        return max(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - _ioctl_int(sock, termios.TIOCOUTQ), 0)
+    except OSError:
+        return 1
