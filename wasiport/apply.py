@@ -336,7 +336,7 @@ def _build_and_verify(request: ApplyRequest, crate, plan, result: PortResult, ou
         manifest = crate.consumer_manifest
         subject = f"consumer {manifest.parent.name}"
     else:
-        into = crate.root / "target" / "wasiport-probe"
+        into = probe_dir(crate.root, crate.name)
         manifest = builds.make_probe(
             crate.root, crate.name, crate.lib_name or crate.name, features=request.features,
             no_default_features=request.no_default_features, into=into,
@@ -366,7 +366,9 @@ def _build_and_verify(request: ApplyRequest, crate, plan, result: PortResult, ou
     result.stages.append(StageResult("build", True, f"the {subject} builds natively and for {toolchain.wasm_target}"))
 
     wasm_build = builds_done[-1]
-    modules = list(wasm_build.wasm_modules)
+    # A consumer's program shows the sockets it links; a probe links nothing of the
+    # library, so the library's own compiled code (its rlib) is the evidence there.
+    modules = list(wasm_build.wasm_modules) if crate.consumer_manifest is not None else []
     if modules:
         inspection = wasm.inspect_file(modules[0])
         evidence = modules[0]
@@ -390,6 +392,16 @@ def _build_and_verify(request: ApplyRequest, crate, plan, result: PortResult, ou
         )
     result.stages.append(StageResult("verify", True, f"{evidence.name} links to WasmEdge's socket functions", lines))
     return evidence if evidence.suffix == ".wasm" else None
+
+
+def probe_dir(crate_root: Path, name: str) -> Path:
+    """Where the probe crate lives: outside the crate (whose tree must stay clean), stable
+    per crate so that cargo's build cache is reused on the next run."""
+    import hashlib
+
+    base = Path(os.environ.get("WASIPORT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wasiport")
+    key = hashlib.sha256(str(crate_root.resolve()).encode()).hexdigest()[:16]
+    return base / "probes" / f"{name}-{key}"
 
 
 # -- run ---------------------------------------------------------------------------------------------
