@@ -17,6 +17,7 @@ dependencies for the `*_wasi` crates (`tokio = { package = "tokio_wasi", .. }`),
 through a substituted crate which brings its own fork of it is *covered* and needs
 nothing. `plan_substitutions` turns the report into manifest changes and messages.
 """
+
 from __future__ import annotations
 
 import enum
@@ -26,7 +27,7 @@ import subprocess
 import tomllib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +226,7 @@ _PATCH_KEYS = {"git", "branch", "version", "tracks", "features", "replaces", "re
 def _parse_entry(path: Path, generation: str, crate: str, index: int, entry: Any) -> SubstituteEntry:
     key = f"{generation}.{crate}[{index}]"
     if not isinstance(entry, dict):
-        raise _data_error(path, key, "expected a table ([[%s.%s]])" % (generation, crate))
+        raise _data_error(path, key, f"expected a table ([[{generation}.{crate}]])")
     _unknown_keys(path, key, entry, _RENAME_KEYS if generation == "rename" else _PATCH_KEYS)
     version = _string(path, f"{key}.version", entry.get("version"))
     try:
@@ -245,28 +246,26 @@ def _parse_entry(path: Path, generation: str, crate: str, index: int, entry: Any
         except ValueError as err:
             raise _data_error(path, f"{key}.requires.{other}", str(err)) from None
     features = entry.get("features")
-    common = dict(
+    is_fork = generation == "patch"
+    if is_fork:
+        try:
+            Version.parse(version)
+        except ValueError:
+            raise _data_error(path, f"{key}.version", "a fork's version must be exact, such as 1.36.0") from None
+    return SubstituteEntry(
         crate=crate,
         generation=generation,
         version=version,
         tracks=tracks,
+        package="" if is_fork else _string(path, f"{key}.package", entry.get("package")),
+        git=_string(path, f"{key}.git", entry.get("git")) if is_fork else "",
+        branch=_string(path, f"{key}.branch", entry.get("branch")) if is_fork else "",
         features=None if features is None else frozenset(_strings(path, f"{key}.features", features)),
         replaces=_strings(path, f"{key}.replaces", entry.get("replaces")),
         requires=tuple(sorted(requires.items())),
+        cfgs=_strings(path, f"{key}.cfgs", entry.get("cfgs")),
         source=_string(path, f"{key}.source", entry.get("source"), required=False),
         notes=_string(path, f"{key}.notes", entry.get("notes"), required=False),
-    )
-    if generation == "rename":
-        return SubstituteEntry(package=_string(path, f"{key}.package", entry.get("package")), **common)
-    try:
-        Version.parse(version)
-    except ValueError:
-        raise _data_error(path, f"{key}.version", "a fork's version must be an exact version such as 1.36.0") from None
-    return SubstituteEntry(
-        git=_string(path, f"{key}.git", entry.get("git")),
-        branch=_string(path, f"{key}.branch", entry.get("branch")),
-        cfgs=_strings(path, f"{key}.cfgs", entry.get("cfgs")),
-        **common,
     )
 
 
@@ -280,7 +279,9 @@ def _parse_substitutions(path: Path, document: Mapping[str, Any]) -> dict[tuple[
         for crate, entries in crates.items():
             if not isinstance(entries, list) or not entries:
                 raise _data_error(path, f"{generation}.{crate}", f"expected [[{generation}.{crate}]] entries")
-            result[(generation, crate)] = tuple(_parse_entry(path, generation, crate, i, e) for i, e in enumerate(entries))
+            result[(generation, crate)] = tuple(
+                _parse_entry(path, generation, crate, i, e) for i, e in enumerate(entries)
+            )
     return result
 
 
@@ -293,7 +294,9 @@ def load_deps_data(directory: Path | None = None, profile: Profile | None = None
     substitutions = _parse_substitutions(subs_path, _read_table(subs_path))
     for name, entry in known.items():
         if entry.remedy is Remedy.SUBSTITUTE and not any(crate == name for _, crate in substitutions):
-            raise _data_error(known_path, f"crate.{name}.remedy", f"says substitute, but {subs_path.name} has no entry for {name}")
+            raise _data_error(
+                known_path, f"crate.{name}.remedy", f"says substitute, but {subs_path.name} has no entry for {name}"
+            )
     return DepsData(known=known, substitutions=substitutions, no_std=_parse_no_std(known_path, known_document))
 
 
@@ -506,8 +509,10 @@ def _requirement(graph: _Graph, parent_id: str, child_id: str) -> Requirement:
     parent = graph.packages[parent_id]
     child = graph.packages[child_id]
     declared = [
-        d for d in parent.get("dependencies", [])
-        if d["name"] == child["name"] and d.get("kind") in (None, "normal")
+        d
+        for d in parent.get("dependencies", [])
+        if d["name"] == child["name"]
+        and d.get("kind") in (None, "normal")
         and target_applies_to_wasm(d.get("target")) is not False
     ]
     # Prefer the declaration whose requirement the resolved version meets.
@@ -556,7 +561,12 @@ def _judge_by_scan(root: Path, scan: Callable[[Path], list[Finding]]) -> tuple[R
     blockers = [f for f in findings if f.port is PortStatus.MANUAL]
     if blockers:
         first = blockers[0]
-        return Remedy.MANUAL, f"{len(blockers)} finding(s) wasiport cannot port, e.g. {first.path}:{first.span.start_line}: {first.message}", findings
+        return (
+            Remedy.MANUAL,
+            f"{len(blockers)} finding(s) wasiport cannot port, "
+            f"e.g. {first.path}:{first.span.start_line}: {first.message}",
+            findings,
+        )
     return Remedy.PORTABLE, f"{len(findings)} std::net finding(s) that wasiport's rules port", findings
 
 
@@ -583,7 +593,11 @@ def _effective_requirements(
 
 
 def _choose_patch(
-    graph: _Graph, package_id: str, entries: Sequence[SubstituteEntry], live_parents: Sequence[str], chosen: Mapping[str, SubstituteEntry]
+    graph: _Graph,
+    package_id: str,
+    entries: Sequence[SubstituteEntry],
+    live_parents: Sequence[str],
+    chosen: Mapping[str, SubstituteEntry],
 ) -> _Choice:
     package = graph.packages[package_id]
     requirements = _effective_requirements(graph, package_id, live_parents, chosen)
@@ -636,15 +650,24 @@ def _choose_rename(
 
 
 def _judge_known(
-    graph: _Graph, package_id: str, known: KnownIncompatibility, generation: str, live_parents: Sequence[str],
-    chosen: Mapping[str, SubstituteEntry], data: DepsData,
+    graph: _Graph,
+    package_id: str,
+    known: KnownIncompatibility,
+    generation: str,
+    live_parents: Sequence[str],
+    chosen: Mapping[str, SubstituteEntry],
+    data: DepsData,
 ) -> _Choice:
     package = graph.packages[package_id]
     name = package["name"]
     if known.remedy is Remedy.MANUAL:
         return _Choice(Remedy.MANUAL, known.reason + (f"; {known.help}" if known.help else ""))
     if _source_kind(package, graph.members) is not SourceKind.REGISTRY:
-        return _Choice(Remedy.MANUAL, f"{known.reason}; it comes from {package.get('source') or 'a path'}, not crates.io, so no substitute applies")
+        return _Choice(
+            Remedy.MANUAL,
+            f"{known.reason}; it comes from {package.get('source') or 'a path'}, not crates.io, "
+            "so no substitute applies",
+        )
     entries = data.entries(generation, name)
     if not entries:
         other = "patch" if generation == "rename" else "rename"
@@ -659,7 +682,11 @@ def _judge_known(
 
 
 def _carrier(
-    graph: _Graph, package_id: str, parents: Sequence[str], chosen: Mapping[str, SubstituteEntry], reports: Mapping[str, PackageReport]
+    graph: _Graph,
+    package_id: str,
+    parents: Sequence[str],
+    chosen: Mapping[str, SubstituteEntry],
+    reports: Mapping[str, PackageReport],
 ) -> str:
     """The substituted crate that takes this package out of the wasm build."""
     name = graph.packages[package_id]["name"]
@@ -693,7 +720,7 @@ def analyze(
     metadata, _ = cargo_metadata(manifest_path, env, filter_platform=target)
     graph = _graph(metadata)
     paths = _shortest_paths(graph)
-    names = {}
+    names: dict[str, set[str]] = {}
     for package_id in paths:
         names.setdefault(graph.packages[package_id]["name"], set()).add(package_id)
 
@@ -728,7 +755,10 @@ def analyze(
             if known is not None and known.applies(package["version"], features):
                 reason = f"{known.reason}; but {reason}"
         elif name in substitutes_in_place:
-            remedy, reason = Remedy.COMPATIBLE, f"already the WasmEdge substitute for {substitutes_in_place[name].crate}"
+            remedy, reason = (
+                Remedy.COMPATIBLE,
+                f"already the WasmEdge substitute for {substitutes_in_place[name].crate}",
+            )
         elif source_url and _normalise_git(source_url) in forks_in_place:
             remedy, reason = Remedy.COMPATIBLE, "already the WasmEdge fork"
         elif known is not None and known.applies(package["version"], features):
@@ -802,12 +832,14 @@ def _rename_changes(package: PackageReport, profile: Profile) -> tuple[dict[Path
         if not requirement.dependent_is_member:
             continue
         if requirement.target is not None:
-            messages.append(Message(
-                Severity.ERROR,
-                f"{requirement.dependent_manifest}: {requirement.key} is declared under [target.{requirement.target}]; "
-                f"replace it with {entry.package} by hand",
-                package.name,
-            ))
+            messages.append(
+                Message(
+                    Severity.ERROR,
+                    f"{requirement.dependent_manifest}: {requirement.key} is declared under "
+                    f"[target.{requirement.target}]; replace it with {entry.package} by hand",
+                    package.name,
+                )
+            )
             continue
         kept = tuple(f for f in requirement.features if f not in package.substitution.missing_features)
         spec = DependencySpec(
@@ -817,11 +849,25 @@ def _rename_changes(package: PackageReport, profile: Profile) -> tuple[dict[Path
             features=kept,
             optional=True if requirement.optional else None,
         )
-        changes.setdefault(requirement.dependent_manifest, []).extend([
-            MoveDependency(requirement.key, DepTable(), DepTable.not_gated(profile.gate)),
-            SetDependency(DepTable.gated(profile.gate), requirement.key, spec),
-        ])
+        changes.setdefault(requirement.dependent_manifest, []).extend(
+            [
+                MoveDependency(requirement.key, DepTable(), DepTable.not_gated(profile.gate)),
+                SetDependency(DepTable.gated(profile.gate), requirement.key, spec),
+            ]
+        )
     return changes, messages
+
+
+def _port_hint(package: PackageReport) -> str:
+    """How the user gets a portable crate ported: in place if it is theirs, else a patched copy."""
+    if package.source in (SourceKind.WORKSPACE, SourceKind.PATH):
+        return f"port it in place with `wasiport apply {package.root}`"
+    if package.source is SourceKind.GIT and package.source_url:
+        repository = package.source_url.removeprefix("git+").split("?", 1)[0].split("#", 1)[0]
+        table = f"[patch.'{repository}']"
+    else:
+        table = "[patch.crates-io]"
+    return f"port a copy with `wasiport apply {package.name}` and add it to {table}"
 
 
 def plan_substitutions(report: GraphReport, profile: Profile) -> SubstitutionPlan:
@@ -848,26 +894,38 @@ def plan_substitutions(report: GraphReport, profile: Profile) -> SubstitutionPla
                 cfgs.extend(c for c in entry.cfgs if c not in cfgs)
             summary = f"{package.name} {package.version} ({package.chain}): {package.reason}"
             messages.append(Message(Severity.NOTE, summary, package.name))
-            messages.extend(Message(Severity.WARNING, f"{package.name}: {w}", package.name) for w in package.substitution.warnings)
+            messages.extend(
+                Message(Severity.WARNING, f"{package.name}: {w}", package.name) for w in package.substitution.warnings
+            )
             if entry.notes:
                 messages.append(Message(Severity.NOTE, f"{package.name}: {entry.notes}", package.name))
         elif package.remedy is Remedy.PORTABLE:
-            how = (
-                f"port it in place with `wasiport apply {package.root}`"
-                if package.source in (SourceKind.WORKSPACE, SourceKind.PATH)
-                else f"port a copy with `wasiport apply {package.name}` and add it to [patch.crates-io]"
+            messages.append(
+                Message(
+                    Severity.WARNING,
+                    f"{package.name} {package.version} ({package.chain}): {package.reason}; {_port_hint(package)}",
+                    package.name,
+                )
             )
-            messages.append(Message(Severity.WARNING, f"{package.name} {package.version} ({package.chain}): {package.reason}; {how}", package.name))
         elif package.remedy is Remedy.MANUAL:
-            messages.append(Message(Severity.ERROR, f"{package.name} {package.version} ({package.chain}): {package.reason}", package.name))
+            messages.append(
+                Message(
+                    Severity.ERROR,
+                    f"{package.name} {package.version} ({package.chain}): {package.reason}",
+                    package.name,
+                )
+            )
     if cfgs:
         per_file.setdefault(report.workspace_root / ".cargo" / "config.toml", []).append(
             AddRustCfgs(f"cfg({profile.gate})", tuple(cfgs))
         )
     if any(isinstance(c, AddPatch) for c in per_file.get(root_manifest, [])):
-        messages.append(Message(
-            Severity.NOTE,
-            "if Cargo.lock already pins the patched crates, run `cargo update -p <crate>` so that cargo takes the forks",
-        ))
+        messages.append(
+            Message(
+                Severity.NOTE,
+                "if Cargo.lock already pins the patched crates, run `cargo update -p <crate>` "
+                "so that cargo takes the forks",
+            )
+        )
     files = tuple(FileChanges(path, tuple(changes)) for path, changes in per_file.items())
     return SubstitutionPlan(files=files, messages=tuple(messages))

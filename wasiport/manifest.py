@@ -14,9 +14,11 @@ and returns the text unchanged.
 Cargo only *warns* when a `[patch]` entry is not used; `verify_patch_used` turns
 that into an error with the reason.
 """
+
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import os
 import posixpath
@@ -25,7 +27,7 @@ import shutil
 import subprocess
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import total_ordering
 from pathlib import Path
 from typing import Any, ClassVar, Union
@@ -69,8 +71,7 @@ def _parse_document(text: str, *, path_for_errors: str) -> Any:
         return tomlkit.parse(text)
     except ParseError as err:  # tomllib accepted it, so this is a tomlkit limitation
         raise UserError(
-            f"{path_for_errors}:{err.line}:{err.col + 1}: cannot edit this TOML while keeping its "
-            f"formatting: {err}",
+            f"{path_for_errors}:{err.line}:{err.col + 1}: cannot edit this TOML while keeping its formatting: {err}",
         ) from None
 
 
@@ -88,7 +89,7 @@ class Version:
     pre: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, text: str) -> "Version":
+    def parse(cls, text: str) -> Version:
         core, _, pre = text.strip().split("+", 1)[0].partition("-")
         parts = core.split(".")
         if len(parts) != 3 or not all(p.isdigit() for p in parts):
@@ -100,14 +101,16 @@ class Version:
         pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in self.pre)
         return (self.major, self.minor, self.patch, 0 if self.pre else 1, pre_key)
 
-    def __lt__(self, other: "Version") -> bool:
+    def __lt__(self, other: Version) -> bool:
         return self._key() < other._key()
 
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}.{self.patch}" + (f"-{'.'.join(self.pre)}" if self.pre else "")
 
 
-_COMPARATOR = re.compile(r"^\s*(=|>=|<=|>|<|~|\^)?\s*([0-9]+|\*|x|X)(?:\.([0-9]+|\*|x|X))?(?:\.([0-9]+|\*|x|X))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?\s*$")
+_COMPARATOR = re.compile(
+    r"^\s*(=|>=|<=|>|<|~|\^)?\s*([0-9]+|\*|x|X)(?:\.([0-9]+|\*|x|X))?(?:\.([0-9]+|\*|x|X))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ class VersionReq:
     comparators: tuple[_Comparator, ...]
 
     @classmethod
-    def parse(cls, text: str) -> "VersionReq":
+    def parse(cls, text: str) -> VersionReq:
         comparators = []
         for part in text.split(","):
             if not part.strip():
@@ -193,8 +196,7 @@ class VersionReq:
         # Pre-releases match only a comparator that names the same version with a pre-release.
         if v.pre:
             return any(
-                c.pre and (c.major, c.minor or 0, c.patch or 0) == (v.major, v.minor, v.patch)
-                for c in self.comparators
+                c.pre and (c.major, c.minor or 0, c.patch or 0) == (v.major, v.minor, v.patch) for c in self.comparators
             )
         return True
 
@@ -202,16 +204,17 @@ class VersionReq:
         """The smallest version the requirement could pick (0.0.0 when it has no lower bound)."""
         bounds = [Version(0, 0, 0)]
         for c in self.comparators:
-            if c.major is None:
+            major, minor, patch = c.major, c.minor, c.patch
+            if major is None:
                 continue
             if c.op in ("^", "~", "=", ">="):
                 bounds.append(c._version())
-            elif c.op == ">" and c.minor is None:
-                bounds.append(Version(c.major + 1, 0, 0))
-            elif c.op == ">" and c.patch is None:
-                bounds.append(Version(c.major, c.minor + 1, 0))
+            elif c.op == ">" and minor is None:
+                bounds.append(Version(major + 1, 0, 0))
+            elif c.op == ">" and patch is None:
+                bounds.append(Version(major, (minor or 0) + 1, 0))
             elif c.op == ">":
-                bounds.append(Version(c.major, c.minor, c.patch + 1))
+                bounds.append(Version(major, minor or 0, (patch or 0) + 1))
         return max(bounds)
 
     def __str__(self) -> str:
@@ -231,6 +234,7 @@ def requirement_within(existing: str, wanted: str) -> bool:
 # ---------------------------------------------------------------------------
 # Which `[target.<key>]` tables apply on the WASI target
 # ---------------------------------------------------------------------------
+
 
 def target_applies_to_wasm(target_key: str | None, wasm_triples: Sequence[str] = Profile().targets) -> bool | None:
     """Does `[target.<key>]` apply when building for WASI? None for 'cannot tell'
@@ -271,11 +275,11 @@ class DepTable:
             raise ValueError(f"unknown dependency table kind {self.kind!r}")
 
     @classmethod
-    def gated(cls, gate: str, kind: str = "dependencies") -> "DepTable":
+    def gated(cls, gate: str, kind: str = "dependencies") -> DepTable:
         return cls(kind, f"cfg({gate})")
 
     @classmethod
-    def not_gated(cls, gate: str, kind: str = "dependencies") -> "DepTable":
+    def not_gated(cls, gate: str, kind: str = "dependencies") -> DepTable:
         return cls(kind, f"cfg(not({gate}))")
 
     @property
@@ -330,7 +334,7 @@ class DependencySpec:
         return table
 
     @classmethod
-    def from_plain(cls, value: Any) -> "DependencySpec":
+    def from_plain(cls, value: Any) -> DependencySpec:
         if isinstance(value, str):
             return cls(version=value)
         if not isinstance(value, Mapping):
@@ -418,7 +422,20 @@ class AddRustCfgs:
         return f"add rustflags {' '.join(self.flags)} to [target.{_key_text(self.target)}] in .cargo/config.toml"
 
 
-Change = Union[SetDependency, MoveDependency, AddPatch, EnableFeatures, AddRustCfgs]
+@dataclass(frozen=True)
+class ExcludeFromWorkspace:
+    """`[workspace] exclude` gains `path` (relative to the workspace root), so that a ported
+    copy stored under the root's folder does not become a member. A manifest without a
+    `[workspace]` table has no members to keep it out of: nothing to do."""
+
+    path: str
+    file_kind: ClassVar[str] = "manifest"
+
+    def describe(self) -> str:
+        return f"add {json.dumps(self.path)} to [workspace] exclude"
+
+
+Change = Union[SetDependency, MoveDependency, AddPatch, EnableFeatures, AddRustCfgs, ExcludeFromWorkspace]
 
 
 def add_target_dependency(cfg: str, name: str, spec: DependencySpec, kind: str = "dependencies") -> SetDependency:
@@ -641,15 +658,15 @@ def _spec_satisfies(existing: Any, wanted: DependencySpec) -> bool:
     for attr in ("git", "branch", "tag", "rev"):
         if getattr(wanted, attr) is not None and getattr(have, attr) != getattr(wanted, attr):
             return False
-    if wanted.path is not None and (have.path is None or posixpath.normpath(have.path) != posixpath.normpath(wanted.path)):
+    if wanted.path is not None and (
+        have.path is None or posixpath.normpath(have.path) != posixpath.normpath(wanted.path)
+    ):
         return False
     if not set(wanted.features) <= set(have.features):
         return False
     if wanted.default_features is False and have.default_features is not False:
         return False
-    if wanted.optional is not None and bool(have.optional) != wanted.optional:
-        return False
-    return True
+    return wanted.optional is None or bool(have.optional) == wanted.optional
 
 
 # ---------------------------------------------------------------------------
@@ -668,6 +685,8 @@ def _resolve(change: Change, doc: Mapping[str, Any], path_for_errors: str) -> _R
         return _resolve_features(change, doc, path_for_errors)
     if isinstance(change, AddRustCfgs):
         return _resolve_rustflags(change, doc, path_for_errors)
+    if isinstance(change, ExcludeFromWorkspace):
+        return _resolve_exclude(change, doc, path_for_errors)
     raise TypeError(f"unknown manifest change {change!r}")
 
 
@@ -683,7 +702,9 @@ def _resolve_set_dependency(change: SetDependency, doc: Mapping[str, Any], where
     if existing is not None:
         if _spec_satisfies(existing, change.spec):
             return _Resolution(done=True)
-        return _conflict(where, change, key, existing, f"already set differently; wasiport wanted {change.spec.render()}")
+        return _conflict(
+            where, change, key, existing, f"already set differently; wasiport wanted {change.spec.render()}"
+        )
     here = target_applies_to_wasm(change.table.target)
     for other, value in _declarations(doc, change.table.kind, change.name):
         if _normalise_cfg(other.target or "") == _normalise_cfg(change.table.target or ""):
@@ -694,10 +715,7 @@ def _resolve_set_dependency(change: SetDependency, doc: Mapping[str, Any], where
         if other.target is not None and _spec_satisfies(value, change.spec):
             return _Resolution(done=True, notes=(f"{change.name} is already declared in {other.header}",))
         if other.target is None:
-            reason = (
-                f"declared in {other.header} for every target; wasiport wanted it only in "
-                f"{change.table.header}"
-            )
+            reason = f"declared in {other.header} for every target; wasiport wanted it only in {change.table.header}"
             if change.name == Profile().socket_crate:
                 reason += " (the crate builds only for WASI, so the native build breaks)"
         else:
@@ -716,10 +734,18 @@ def _resolve_move(change: MoveDependency, doc: Mapping[str, Any], where: str) ->
         return _Resolution(done=True)
     if have_source is None:
         return _Resolution(
-            conflict=Conflict(where, change, _dotted(source), "(missing)", f"{change.name} is not declared in {change.source.header}")
+            conflict=Conflict(
+                where, change, _dotted(source), "(missing)", f"{change.name} is not declared in {change.source.header}"
+            )
         )
     if have_destination is not None:
-        return _conflict(where, change, destination, have_destination, f"{change.name} is already declared in {change.destination.header}")
+        return _conflict(
+            where,
+            change,
+            destination,
+            have_destination,
+            f"{change.name} is already declared in {change.destination.header}",
+        )
     return _Resolution(ops=(_Move(source, destination),))
 
 
@@ -732,7 +758,13 @@ def _resolve_patch(change: AddPatch, doc: Mapping[str, Any], where: str) -> _Res
         return _Resolution(ops=(_Put(key, change.spec.to_plain()),))
     if _spec_satisfies(existing, change.spec):
         return _Resolution(done=True)
-    return _conflict(where, change, key, existing, f"the crate is already patched differently; wasiport wanted {change.spec.render()}")
+    return _conflict(
+        where,
+        change,
+        key,
+        existing,
+        f"the crate is already patched differently; wasiport wanted {change.spec.render()}",
+    )
 
 
 def _resolve_features(change: EnableFeatures, doc: Mapping[str, Any], where: str) -> _Resolution:
@@ -740,7 +772,9 @@ def _resolve_features(change: EnableFeatures, doc: Mapping[str, Any], where: str
     existing = _lookup(doc, key)
     if existing is None:
         return _Resolution(
-            conflict=Conflict(where, change, _dotted(key), "(missing)", f"{change.name} is not declared in {change.table.header}")
+            conflict=Conflict(
+                where, change, _dotted(key), "(missing)", f"{change.name} is not declared in {change.table.header}"
+            )
         )
     if isinstance(existing, str):
         return _Resolution(ops=(_Put(key, {"version": existing, "features": list(change.features)}),))
@@ -757,8 +791,28 @@ def _resolve_features(change: EnableFeatures, doc: Mapping[str, Any], where: str
     return _Resolution(ops=(_Append(key + ("features",), tuple(missing)),))
 
 
+def _resolve_exclude(change: ExcludeFromWorkspace, doc: Mapping[str, Any], where: str) -> _Resolution:
+    workspace = doc.get("workspace")
+    if workspace is None:
+        return _Resolution(done=True)
+    _expect_table(doc, ("workspace",), where)
+    wanted = posixpath.normpath(change.path)
+    members = workspace.get("members", [])
+    if isinstance(members, list) and any(fnmatch.fnmatchcase(wanted, posixpath.normpath(str(m))) for m in members):
+        return _conflict(where, change, ("workspace", "members"), members, f"{wanted} is a workspace member")
+    key = ("workspace", "exclude")
+    exclude = workspace.get("exclude")
+    if exclude is None:
+        return _Resolution(ops=(_Put(key, [change.path]),))
+    if not isinstance(exclude, list):
+        return _conflict(where, change, key, exclude, "`exclude` is not an array")
+    if any(posixpath.normpath(str(e)) == wanted for e in exclude):
+        return _Resolution(done=True)
+    return _Resolution(ops=(_Append(key, (change.path,)),))
+
+
 def _flag_groups_present(flags: Sequence[str], name: str) -> bool:
-    pairs = zip(flags, flags[1:])
+    pairs = zip(flags, flags[1:], strict=False)
     return f"--cfg={name}" in flags or any(a == "--cfg" and b == name for a, b in pairs)
 
 
@@ -901,7 +955,11 @@ def _sorted_position(table: Any, key: str) -> str | None | bool:
 
 
 def _insert(table: Any, key: str, item: Any) -> None:
+    """Add `key = item`: at its sorted place in a sorted table, else after the last key
+    (before the blank line that separates the table from the next one)."""
     position = _sorted_position(table, key)
+    if position is False:
+        position = _last_key_before_trailing_blank(table)
     if position is False:
         table[_toml_key(key)] = item
     elif position is None:
@@ -910,6 +968,19 @@ def _insert(table: Any, key: str, item: Any) -> None:
         table.value._insert_at(index, _toml_key(key), item)
     else:
         table.value._insert_after(position, _toml_key(key), item)
+
+
+def _last_key_before_trailing_blank(table: Any) -> str | bool:
+    """The last key of a header table that ends with blank lines, or False (plain append)."""
+    from tomlkit.items import Table, Whitespace
+
+    if not isinstance(table, Table) or table.is_super_table():
+        return False
+    body = table.value.body
+    if not body or not isinstance(body[-1][1], Whitespace):
+        return False
+    keys = [k.key for k, v in body if k is not None and not isinstance(v, Table)]
+    return keys[-1] if keys else False
 
 
 def _outermost_inline(doc: Any, path: Sequence[str]) -> int | None:
@@ -947,7 +1018,7 @@ def _tomlkit_apply(doc: Any, op: _Op) -> list[Any]:
             # cargo's style, rather than let tomlkit glue the key on (`{ a = 1, b = 2}`).
             outer = op.path[:inline_depth]
             plain = {outer[-1]: _tomlkit_container(doc, outer[:-1])[outer[-1]].unwrap()}
-            _plain_apply(plain, _Put(op.path[inline_depth - 1:], op.value))
+            _plain_apply(plain, _Put(op.path[inline_depth - 1 :], op.value))
             _replace_value(_tomlkit_container(doc, outer[:-1]), outer[-1], plain[outer[-1]])
             return created
         holder = _tomlkit_container(doc, op.path[:-1], created)
@@ -973,20 +1044,16 @@ def _tomlkit_apply(doc: Any, op: _Op) -> list[Any]:
     return created
 
 
-def _apply_op(doc: Any, op: _Op) -> Any:
-    """Apply one operation; returns the document to continue with."""
+def _apply_op(doc: Any, op: _Op) -> None:
+    """Apply one operation; new header tables end with a blank line, as cargo writes them."""
     import tomlkit
     from tomlkit.items import Table, Whitespace
 
-    created = [t for t in _tomlkit_apply(doc, op) if isinstance(t, Table) and not t.is_super_table()]
-    if not created:
-        return doc
-    for table in created:  # a blank line after each new table, as cargo writes them
+    for table in _tomlkit_apply(doc, op):
+        if not isinstance(table, Table) or table.is_super_table():
+            continue
         if table.value.body and not isinstance(table.value.body[-1][1], Whitespace):
             table.add(tomlkit.nl())
-    # Parse again so that the new tables behave like parsed ones in later operations
-    # (tomlkit then inserts keys before their trailing blank line).
-    return tomlkit.parse(tomlkit.dumps(doc))
 
 
 def _finish(new_text: str, original: str) -> str:
@@ -1033,7 +1100,7 @@ def edit_manifest(text: str, changes: Sequence[Change], *, path_for_errors: str)
         if doc is None:
             doc = _parse_document(text, path_for_errors=path_for_errors)
         for op in resolution.ops:
-            doc = _apply_op(doc, op)
+            _apply_op(doc, op)
             _plain_apply(expected, op)
         applied.append(change)
     if doc is not None:
@@ -1089,7 +1156,9 @@ def plan_socket_dependency(profile: Profile) -> list[Change]:
     return [add_target_dependency(profile.gate, profile.socket_crate, DependencySpec(version=profile.socket_version))]
 
 
-def plan_consumer_patch(consumer_manifest: Path, crate_name: str, ported_crate_dir: Path, registry: str = "crates-io") -> list[Change]:
+def plan_consumer_patch(
+    consumer_manifest: Path, crate_name: str, ported_crate_dir: Path, registry: str = "crates-io"
+) -> list[Change]:
     """The consumer (workspace root) takes the ported copy instead of the registry's crate."""
     relative = os.path.relpath(ported_crate_dir.resolve(), consumer_manifest.resolve().parent)
     return [AddPatch(crate_name, DependencySpec(path=Path(relative).as_posix()), registry)]
@@ -1113,7 +1182,9 @@ def cargo_program(env: Mapping[str, str] | None) -> str:
     return chosen
 
 
-def run_cargo(args: Sequence[str], *, manifest_path: Path, env: Mapping[str, str] | None) -> subprocess.CompletedProcess[str]:
+def run_cargo(
+    args: Sequence[str], *, manifest_path: Path, env: Mapping[str, str] | None
+) -> subprocess.CompletedProcess[str]:
     """Run `cargo <args> --manifest-path <manifest>`; a failure raises UserError with cargo's words."""
     command = [cargo_program(env), *args, "--manifest-path", str(manifest_path)]
     try:
@@ -1133,7 +1204,9 @@ def run_cargo(args: Sequence[str], *, manifest_path: Path, env: Mapping[str, str
     return done
 
 
-def cargo_metadata(manifest_path: Path, env: Mapping[str, str] | None, *, filter_platform: str | None = None) -> tuple[dict[str, Any], str]:
+def cargo_metadata(
+    manifest_path: Path, env: Mapping[str, str] | None, *, filter_platform: str | None = None
+) -> tuple[dict[str, Any], str]:
     """`cargo metadata --format-version 1` as data, plus cargo's stderr (its warnings)."""
     args = ["metadata", "--format-version", "1"]
     if filter_platform:
@@ -1172,7 +1245,9 @@ class PatchCheck:
             )
 
 
-_UNUSED_WARNING = re.compile(r"Patch `(?P<name>[^ `]+) v(?P<version>[^ `]+)(?: \([^)]*\))?` was not used in the crate graph")
+_UNUSED_WARNING = re.compile(
+    r"Patch `(?P<name>[^ `]+) v(?P<version>[^ `]+)(?: \([^)]*\))?` was not used in the crate graph"
+)
 
 
 def _unused_patches(lock_text: str, stderr: str) -> dict[str, str]:
@@ -1194,7 +1269,8 @@ def _why_unused(name: str, version: str, metadata: Mapping[str, Any]) -> str:
     packages = {p["id"]: p for p in metadata.get("packages", [])}
     members = set(metadata.get("workspace_members", []))
     dependents = [
-        node["id"] for node in (metadata.get("resolve") or {}).get("nodes", [])
+        node["id"]
+        for node in (metadata.get("resolve") or {}).get("nodes", [])
         if any(packages[dep["pkg"]]["name"] == name for dep in node.get("deps", []))
     ]
     requirements: list[tuple[str, str]] = []
@@ -1202,10 +1278,18 @@ def _why_unused(name: str, version: str, metadata: Mapping[str, Any]) -> str:
         for dep in packages[dependent].get("dependencies", []):
             counts = dep.get("kind") != "dev" or dependent in members  # others' dev-deps are not built
             entry = (packages[dependent]["name"], dep.get("req", "*"))
-            if dep.get("name") == name and counts and str(dep.get("source")).startswith("registry+") and entry not in requirements:
+            if (
+                dep.get("name") == name
+                and counts
+                and str(dep.get("source")).startswith("registry+")
+                and entry not in requirements
+            ):
                 requirements.append(entry)
     if not requirements:
-        return f"no crate in the dependency graph depends on `{name}` (wrong name, or an optional dependency that is not enabled)"
+        return (
+            f"no crate in the dependency graph depends on `{name}` "
+            "(wrong name, or an optional dependency that is not enabled)"
+        )
     try:
         patched = Version.parse(version)
         unmet = [(who, req) for who, req in requirements if not VersionReq.parse(req).matches(patched)]
@@ -1230,7 +1314,11 @@ def verify_patch_used(consumer_manifest: Path, names: Iterable[str], env: Mappin
     lock_text = lock_path.read_text(encoding="utf-8") if lock_path.exists() else ""
     unused = _unused_patches(lock_text, stderr)
     results = []
-    by_name = {p["name"]: p for p in metadata.get("packages", []) if p.get("source") is None or not str(p.get("source")).startswith("registry+")}
+    by_name = {
+        p["name"]: p
+        for p in metadata.get("packages", [])
+        if p.get("source") is None or not str(p.get("source")).startswith("registry+")
+    }
     for name in names:
         if name in unused:
             results.append(PatchUse(name, unused[name], False, _why_unused(name, unused[name], metadata)))
