@@ -54,7 +54,7 @@ def project(name: str, tmp_path: Path) -> Path:
 
 
 def report_for(root: Path, profile: Profile, cargo: OfflineCargo, **env: str) -> GraphReport:
-    return analyze(root / "Cargo.toml", profile, scan=lambda crate: scan_crate(crate, profile), env=cargo.env(**env))
+    return analyze(root / "Cargo.toml", profile, scan=lambda crate, features: scan_crate(crate, profile, features), env=cargo.env(**env))
 
 
 def remedies(report: GraphReport) -> dict[str, str]:

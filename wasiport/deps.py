@@ -551,9 +551,9 @@ def _explicit_features(package: Mapping[str, Any], enabled: Iterable[str]) -> li
 # ---------------------------------------------------------------------------
 
 
-def _judge_by_scan(root: Path, scan: Callable[[Path], list[Finding]]) -> tuple[Remedy, str, tuple[Finding, ...]]:
+def _judge_by_scan(root: Path, scan: Callable[[Path, frozenset[str]], list[Finding]], features: Iterable[str]) -> tuple[Remedy, str, tuple[Finding, ...]]:
     try:
-        findings = tuple(scan(root))
+        findings = tuple(scan(root, frozenset(features)))
     except UserError as err:
         return Remedy.MANUAL, f"could not be scanned: {err.message}", ()
     if not findings:
@@ -702,13 +702,15 @@ def analyze(
     manifest_path: Path,
     profile: Profile,
     *,
-    scan: Callable[[Path], list[Finding]],
+    scan: Callable[[Path, frozenset[str]], list[Finding]],
     env: Mapping[str, str] | None = None,
     data: DepsData | None = None,
 ) -> GraphReport:
     """Resolve the graph for the wasm target and judge every package the wasm build compiles.
 
-    `scan(package_root)` returns a package's findings (wasiport.scan.scan_crate in the CLI).
+    `scan(package_root, enabled_features)` returns a package's findings
+    (wasiport.scan.scan_crate in the CLI); code behind features cargo did not enable is
+    not part of the build, so it is not reported.
     `env` is the full environment for cargo and rustc (None: this process's)."""
     if profile.substitution not in GENERATIONS:
         raise UserError(f"unknown substitution generation {profile.substitution!r} (expected rename or patch)")
@@ -769,7 +771,7 @@ def analyze(
         elif name in data.no_std:
             remedy, reason = Remedy.COMPATIBLE, "a no_std crate: it cannot use std::net"
         else:
-            remedy, reason, findings = _judge_by_scan(Path(package["manifest_path"]).parent, scan)
+            remedy, reason, findings = _judge_by_scan(Path(package["manifest_path"]).parent, scan, features)
         reports[package_id] = PackageReport(
             id=package_id,
             name=name,

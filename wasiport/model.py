@@ -119,7 +119,9 @@ class Profile:
     name: str = "wasmedge"
     gate: str = 'all(target_os = "wasi", not(target_env = "p2"))'
     socket_crate: str = "wasmedge_wasi_socket"
-    socket_version: str = "0.5"
+    # 0.5.4 is the first 0.5 release with everything the compat module uses (recv_with_flags,
+    # Socket::broadcast); 0.5.5 and later need rustc 1.66.
+    socket_version: str = "0.5.4"
     # Rust target names, newest first: >= 1.84 knows only wasip1, <= 1.77 only wasi.
     targets: tuple[str, ...] = ("wasm32-wasip1", "wasm32-wasi")
     compat_module: str = "wasiport_net"

@@ -23,6 +23,7 @@ from wasiport.engine.rules import Rule, RulePack, load_pack
 from wasiport.errors import UserError
 from wasiport.model import FileReport, PortStatus, Profile
 from wasiport.paths import rules_dir
+from wasiport.rust.cfg import WASI, Target
 from wasiport.rust.source import SourceFile, check_readable, first_syntax_error
 
 PREFILTER = re.compile(rb"\b(?:net|thread)\b")
@@ -105,7 +106,7 @@ def compat_from_document(document: dict, path: Path) -> CompatData:
 
 # -- discovery ---------------------------------------------------------------------------
 
-def discover(paths: Iterable[Path], *, all_targets: bool = False) -> list[FileTask]:
+def discover(paths: Iterable[Path], *, all_targets: bool = False, nested_crates: bool = True) -> list[FileTask]:
     """The .rs files to scan under `paths`; explicit files are always scanned."""
     tasks: dict[str, FileTask] = {}
     cwd = Path.cwd()
@@ -119,7 +120,7 @@ def discover(paths: Iterable[Path], *, all_targets: bool = False) -> list[FileTa
                 absolute = given.resolve()
                 tasks[str(absolute)] = FileTask(str(absolute), _display(given, cwd), _looks_like_root(absolute))
             continue
-        for path in _walk_rust_files(given.resolve(), all_targets):
+        for path in _walk_rust_files(given.resolve(), all_targets, nested_crates):
             display = _display(given / path.relative_to(given.resolve()), cwd)
             tasks.setdefault(str(path), FileTask(str(path), display, _looks_like_root(path)))
     return sorted(tasks.values(), key=lambda t: t.display)
@@ -132,11 +133,15 @@ def _display(path: Path, cwd: Path) -> str:
         return path.as_posix()
 
 
-def _walk_rust_files(root: Path, all_targets: bool) -> Iterable[Path]:
+def _walk_rust_files(root: Path, all_targets: bool, nested_crates: bool = True) -> Iterable[Path]:
     crate_roots: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         current = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if d not in PRUNED_DIRS and not d.startswith("."))
+        if not nested_crates and current != root:
+            if "Cargo.toml" in filenames:  # another package: not part of this one
+                dirnames[:] = []
+                continue
         if "Cargo.toml" in filenames:
             crate_roots.append(current)
             if not all_targets:
@@ -189,7 +194,9 @@ def scan_file(task: FileTask, rules: list[Rule], context: ScanContext) -> tuple[
         report.problems.append(syntax_problem)
     from wasiport.rust.crateindex import provider_for
 
-    file_context = ScanContext(context.profile, context.compat, is_crate_root=task.is_crate_root, crate_index=provider_for(Path(task.path)))
+    file_context = ScanContext(
+        context.profile, context.compat, is_crate_root=task.is_crate_root, crate_index=provider_for(Path(task.path)), target=context.target
+    )
     report.findings.extend(scan_tree(source, rules, file_context))
     return report, True
 
@@ -244,7 +251,7 @@ def scan_tasks(
         result.files_parsed += int(parsed)
         if cache is not None:
             cache.put(task, report)
-    _drop_cfgd_out_modules(tasks, reports)
+    _drop_cfgd_out_modules(tasks, reports, context.target)
     result.reports = [reports[t.path] for t in tasks if t.path in reports]
     if cache is not None:
         cache.save()
@@ -260,50 +267,53 @@ def scan_paths(
     use_cache: bool = True,
     rules_directory: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    nested_crates: bool = True,
+    features: Iterable[str] | None = None,
 ) -> ScanResult:
     profile = profile or Profile()
     pack = load_rules(profile, directory=rules_directory)
-    context = ScanContext(profile, load_compat(profile, rules_directory))
-    tasks = discover(paths, all_targets=all_targets)
+    context = ScanContext(profile, load_compat(profile, rules_directory), target=WASI.with_features(features))
+    tasks = discover(paths, all_targets=all_targets, nested_crates=nested_crates)
     cache = ScanCache.for_run(paths, pack) if use_cache else None
     return scan_tasks(tasks, pack.rules, context, jobs=jobs, cache=cache, progress=progress)
 
 
-def scan_crate(crate_root: Path, profile: Profile | None = None) -> list:
-    """Findings of one crate directory (library and binary targets), for the dependency report."""
-    return scan_paths([crate_root], profile, jobs=1, use_cache=False).findings
+def scan_crate(crate_root: Path, profile: Profile | None = None, features: Iterable[str] | None = None) -> list:
+    """Findings of one package directory (library and binary targets, not nested packages),
+    for the dependency report; `features` are the package's enabled features when known."""
+    return scan_paths([crate_root], profile, jobs=1, use_cache=False, nested_crates=False, features=features).findings
 
 
 # -- modules that are cfg'd out as a whole --------------------------------------------------
 
-def _drop_cfgd_out_modules(tasks: list[FileTask], reports: dict[str, FileReport]) -> None:
+def _drop_cfgd_out_modules(tasks: list[FileTask], reports: dict[str, FileReport], target: Target = WASI) -> None:
     """`#[cfg(unix)] mod unix;` removes unix.rs from the wasm build: its findings go."""
     memo: dict[Path, bool] = {}
     for task in tasks:
         report = reports.get(task.path)
         if report is None or not report.findings or task.is_crate_root:
             continue
-        if module_cfgd_out(Path(task.path), memo):
+        if module_cfgd_out(Path(task.path), memo, target=target):
             reports[task.path] = FileReport(report.path, [], list(report.problems))
 
 
-def module_cfgd_out(path: Path, memo: dict[Path, bool], depth: int = 0) -> bool:
+def module_cfgd_out(path: Path, memo: dict[Path, bool], depth: int = 0, target: Target = WASI) -> bool:
     """Whether the `mod` item that declares this file (or an ancestor module) is cfg'd out."""
     if path in memo:
         return memo[path]
     memo[path] = False
     if depth > 16 or _looks_like_root(path):
         return False
-    declared = _declaring_item(path)
+    declared = _declaring_item(path, target)
     if declared is None:
         return False
     parent_file, cfg_false = declared
-    result = cfg_false or module_cfgd_out(parent_file, memo, depth + 1)
+    result = cfg_false or module_cfgd_out(parent_file, memo, depth + 1, target)
     memo[path] = result
     return result
 
 
-def _declaring_item(path: Path) -> tuple[Path, bool] | None:
+def _declaring_item(path: Path, target: Target = WASI) -> tuple[Path, bool] | None:
     from wasiport.rust import syntax
     from wasiport.rust.source import parse_bytes
 
@@ -326,7 +336,7 @@ def _declaring_item(path: Path) -> tuple[Path, bool] | None:
             if node.type == "mod_item" and node.child_by_field_name("body") is None:
                 name = node.child_by_field_name("name")
                 if name is not None and data[name.start_byte : name.end_byte].decode() == module:
-                    return candidate, syntax.node_cfg(node, data) is False
+                    return candidate, syntax.node_cfg(node, data, target) is False
             stack.extend(c for c in node.named_children if c.type in ("mod_item", "declaration_list", "source_file"))
         return None
     return None

@@ -14,7 +14,7 @@ def add_profile_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--socket-version",
         default=Profile.socket_version,
-        help='wasmedge_wasi_socket version requirement (default: "0.5"; "0.4" keeps no timeouts)',
+        help='wasmedge_wasi_socket version requirement written to Cargo.toml (default: "0.5.4"; "0.4.3" selects the 0.4 compat module)',
     )
     group.add_argument("--gate", default=Profile.gate, help=f"cfg predicate of the wasm build (default: {Profile.gate})")
     group.add_argument(

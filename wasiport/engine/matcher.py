@@ -16,6 +16,7 @@ from wasiport.engine import transforms
 from wasiport.engine.rules import Rule, validate_lazily_compiled
 from wasiport.model import Finding, Fix, PortStatus, Profile, Severity
 from wasiport.rust import syntax
+from wasiport.rust.cfg import WASI, Target
 from wasiport.rust.names import Resolver, normalize, use_items
 from wasiport.rust.source import SourceFile, parse_bytes
 from wasiport.rust.types import TypeOracle
@@ -51,13 +52,16 @@ class ScanContext:
     # Returns the declarations of the file's whole crate (struct fields, fn return types);
     # called only when a receiver's type is not declared in the file itself.
     crate_index: object = None
+    # cfg values of the wasm build (enabled features, when cargo resolved them)
+    target: Target = WASI
 
 
 class _View:
     """A tree to match: the file itself, or a re-parsed macro body inside it."""
 
-    def __init__(self, source: SourceFile, root, data: bytes, delta: int, resolver: Resolver, parent: "_View | None", anchor, crate_index=None) -> None:
+    def __init__(self, source: SourceFile, root, data: bytes, delta: int, resolver: Resolver, parent: "_View | None", anchor, crate_index=None, target: Target = WASI) -> None:
         self.crate_index = crate_index  # callable returning the crate's Declarations, or None
+        self.target = target
         self.source = source
         self.root = root
         self.data = data
@@ -77,7 +81,7 @@ class _View:
         return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
     def cfg(self, node):
-        value = syntax.node_cfg(node, self.data)
+        value = syntax.node_cfg(node, self.data, self.target)
         if value is False or self.parent is None:
             return value
         outer = self.parent.cfg(self.anchor)
@@ -90,7 +94,7 @@ class _NestedResolver(Resolver):
     """Scopes of a macro body, falling back to the scopes around the macro call."""
 
     def __init__(self, root, data: bytes, outer: Resolver, anchor) -> None:
-        super().__init__(root, data)
+        super().__init__(root, data, target=outer.target)
         self.outer = outer
         self.anchor = anchor
 
@@ -131,8 +135,8 @@ class _NestedOracle(TypeOracle):
 def scan_tree(source: SourceFile, rules: list[Rule], context: ScanContext) -> list[Finding]:
     data = source.data
     root = source.root
-    resolver = Resolver(root, data)
-    view = _View(source, root, data, 0, resolver, None, None, crate_index=context.crate_index)
+    resolver = Resolver(root, data, target=context.target)
+    view = _View(source, root, data, 0, resolver, None, None, crate_index=context.crate_index, target=context.target)
     mentions_std_net = _mentions_std_net(resolver, data)
     active = [r for r in rules if _keywords_present(r, data)]
     findings: list[Finding] = []
@@ -201,7 +205,7 @@ def _reparse_macro(view: _View, macro, body) -> _View | None:
         if not tree.root_node.has_error:
             delta = view.delta + content_start - len(prefix.encode())
             resolver = _NestedResolver(tree.root_node, wrapped, view.resolver, macro)
-            return _View(view.source, tree.root_node, wrapped, delta, resolver, view, macro)
+            return _View(view.source, tree.root_node, wrapped, delta, resolver, view, macro, target=view.target)
     return None
 
 

@@ -44,13 +44,22 @@ class CfgSyntaxError(ValueError):
 
 @dataclass(frozen=True)
 class Target:
-    """Known cfg values; everything not listed here evaluates to unknown."""
+    """Known cfg values; everything not listed here evaluates to unknown.
+
+    `features` is the set of enabled cargo features when it is known (cargo
+    resolved it, as for a dependency graph); None leaves `feature = ".."` unknown."""
 
     values: Mapping[str, tuple[Mapping[str, Tri], Tri]]
     flags: Mapping[str, bool]
+    features: frozenset[str] | None = None
+
+    def with_features(self, features) -> "Target":
+        return Target(self.values, self.flags, None if features is None else frozenset(features))
 
     def key_value(self, key: str, value: str) -> Tri:
-        if key not in self.values:  # feature = "...", custom keys: unknown
+        if key == "feature":
+            return None if self.features is None else value in self.features
+        if key not in self.values:  # custom keys: unknown
             return None
         known, otherwise = self.values[key]
         return known.get(value, otherwise)

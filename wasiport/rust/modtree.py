@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wasiport.rust import cfg as cfgmod
 from wasiport.rust import syntax
 from wasiport.rust.source import parse_bytes
 
@@ -22,7 +23,7 @@ class ModuleTree:
     missing: list[str] = field(default_factory=list)  # `mod x;` whose file was not found
 
 
-def module_tree(root: Path) -> ModuleTree:
+def module_tree(root: Path, target: cfgmod.Target = cfgmod.WASI) -> ModuleTree:
     tree = ModuleTree(root)
     seen: set[Path] = set()
     queue: list[tuple[Path, Path]] = [(root.resolve(), root.resolve().parent)]
@@ -36,7 +37,7 @@ def module_tree(root: Path) -> ModuleTree:
         if b"mod" not in data:
             continue
         ast = parse_bytes(data).root_node
-        for child, child_dir in _declared_modules(ast, data, path, directory):
+        for child, child_dir in _declared_modules(ast, data, path, directory, target):
             if child is None:
                 tree.missing.append(f"{path}: {child_dir}")
             else:
@@ -44,7 +45,7 @@ def module_tree(root: Path) -> ModuleTree:
     return tree
 
 
-def _declared_modules(root, data: bytes, path: Path, directory: Path):
+def _declared_modules(root, data: bytes, path: Path, directory: Path, target: cfgmod.Target = cfgmod.WASI):
     """(file, directory for its own submodules) for each `mod x;` in the file."""
     stack = [(root, directory)]
     while stack:
@@ -52,7 +53,7 @@ def _declared_modules(root, data: bytes, path: Path, directory: Path):
         for child in node.named_children:
             if child.type != "mod_item":
                 continue
-            if syntax.node_cfg(child, data) is False:
+            if syntax.node_cfg(child, data, target) is False:
                 continue
             name_node = child.child_by_field_name("name")
             if name_node is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from wasiport.rust import cfg as cfgmod
 from wasiport.rust import syntax
 
 Path = tuple[str, ...]
@@ -124,10 +125,11 @@ def use_items(declaration, data: bytes) -> list[UseItem]:
 class Resolver:
     """Scopes of one file (or of a re-parsed macro body, given its outer resolver)."""
 
-    def __init__(self, root, data: bytes, *, respect_cfg: bool = True) -> None:
+    def __init__(self, root, data: bytes, *, respect_cfg: bool = True, target: cfgmod.Target = cfgmod.WASI) -> None:
         self.data = data
         self.scopes: dict[int, Scope] = {}
         self.respect_cfg = respect_cfg
+        self.target = target
         self._collect(root)
 
     def _scope_for(self, node) -> Scope:
@@ -144,7 +146,7 @@ class Resolver:
             node = stack.pop()
             kind = node.type
             if kind == "use_declaration":
-                if self.respect_cfg and syntax.node_cfg(node, self.data) is False:
+                if self.respect_cfg and syntax.node_cfg(node, self.data, self.target) is False:
                     continue
                 scope = self._scope_for(self.enclosing_scope_node(node))
                 for item in use_items(node, self.data):
