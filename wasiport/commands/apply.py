@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("crate", metavar="CRATE", help="a path, a dependency name (NAME or NAME@VERSION), a recipe name, or a .crate archive")
+    parser.add_argument("crate", metavar="CRATE", nargs="?", help="a path, a dependency name (NAME or NAME@VERSION), a recipe name, or a .crate archive")
+    parser.add_argument("--deps", action="store_true", help="port the whole dependency graph of --manifest-path: every portable crate, and substitutes (tokio, hyper, socket2, ...) for the rest")
     source = parser.add_argument_group("source")
     source.add_argument("--manifest-path", type=Path, help="the consumer project's Cargo.toml (CRATE is one of its dependencies)")
     source.add_argument("--into", type=Path, help="folder for copies of dependencies (default: <consumer>/wasiport/)")
@@ -71,9 +72,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_apply(args: argparse.Namespace) -> int:
     from wasiport.apply import ApplyRequest, PortFailed, apply
+    from wasiport.errors import UserError
 
+    if args.deps and args.crate:
+        raise UserError("--deps ports a whole project: give --manifest-path, not CRATE")
+    if not args.deps and not args.crate:
+        raise UserError("give CRATE (a path, a dependency name, a recipe, a .crate archive), or --deps")
     request = ApplyRequest(
-        spec=args.crate,
+        spec=args.crate or "",
         profile=profile_from_args(args),
         manifest_path=args.manifest_path,
         into=args.into,
@@ -96,6 +102,8 @@ def run_apply(args: argparse.Namespace) -> int:
         rules_directory=args.rules,
     )
     progress = (lambda line: None) if args.quiet else (lambda line: print(f"wasiport: {line}", file=sys.stderr, flush=True))
+    if args.deps:
+        return _run_deps(request, args, progress)
     try:
         outcome = apply(request, progress)
     except PortFailed as failure:
@@ -115,6 +123,44 @@ def run_apply(args: argparse.Namespace) -> int:
     if outcome.run_exit_code is not None:
         return outcome.run_exit_code
     return 0
+
+
+def _run_deps(request, args, progress) -> int:
+    from wasiport.apply import PortFailed
+    from wasiport.depsapply import apply_deps
+
+    try:
+        outcome = apply_deps(request, progress)
+    except PortFailed as failure:
+        _print_stages(failure.result)
+        print(f"wasiport: error: {failure}", file=sys.stderr)
+        return failure.exit_code
+    if args.format == "json":
+        print(json.dumps({
+            "stages": [{"stage": s.stage, "ok": s.ok, "summary": s.summary, "details": s.details} for s in outcome.result.stages],
+            "packages": [{"name": p.name, "version": p.version, "action": p.action, "detail": p.detail} for p in outcome.packages],
+            "messages": outcome.messages,
+            "module": str(outcome.module) if outcome.module else None,
+        }, indent=2))
+        return 0
+    for stage in outcome.result.stages:
+        print(f"{stage.stage:>8}: {'ok' if stage.ok else 'FAILED'}: {stage.summary}")
+    print("summary:")
+    for package in outcome.packages:
+        print(f"  {package.action:<15} {package.name} {package.version}: {package.detail}")
+    for message in outcome.messages:
+        print(f"  {message}")
+    return 0
+
+
+def _print_stages(result) -> None:
+    if result is None:
+        return
+    for stage in result.stages:
+        print(f"{stage.stage:>8}: {'ok' if stage.ok else 'FAILED'}: {stage.summary}", file=sys.stderr)
+        if not stage.ok:
+            for detail in stage.details:
+                print(f"          {detail}", file=sys.stderr)
 
 
 def render(outcome, *, dry_run: bool) -> str:
