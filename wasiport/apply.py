@@ -412,8 +412,17 @@ def _run_module(request: ApplyRequest, outcome: ApplyOutcome, result: PortResult
         raise UserError("--run needs a program to run: pass --manifest-path of a consumer with a binary target (and do not pass --no-build)")
     from wasiport.runtime import RunConfig, run_module
 
-    progress(f"running {outcome.module.name}")
-    config = RunConfig.from_cli(args=request.run_args or [], allow=request.run_allow, env=request.run_env)
+    env_pairs = []
+    for item in request.run_env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--env {item!r}: expected KEY=VALUE")
+        env_pairs.append((key, value))
+    progress(f"running {outcome.module.name} {' '.join(request.run_args or [])}".rstrip())
+    config = RunConfig(args=tuple(request.run_args or ()), env=tuple(env_pairs), allow=tuple(request.run_allow))
     run = run_module(outcome.module, config)
-    result.stages.append(StageResult("run", run.exit_code == 0, f"{outcome.module.name} exited with status {run.exit_code}"))
+    summary = f"{outcome.module.name} exited with status {run.exit_code}"
+    details = [run.message] if run.message else []
+    details += [f"denied by the network policy: {decision}" for decision in run.denied]
+    result.stages.append(StageResult("run", run.exit_code == 0, summary, details))
     return run.exit_code
