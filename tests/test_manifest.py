@@ -98,7 +98,7 @@ def test_socket_dependency_goes_under_the_gate_and_everything_else_is_kept() -> 
     # Only the new table is added, after the last dependency table (not after [[example]]).
     assert after == before.replace(
         "[features]\n",
-        f"[target.'cfg({GATE})'.dependencies]\nwasmedge_wasi_socket = \"0.5\"\n\n[features]\n",
+        f"[target.'cfg({GATE})'.dependencies]\nwasmedge_wasi_socket = \"0.5.4\"\n\n[features]\n",
     )
 
 
@@ -122,7 +122,7 @@ def test_an_existing_gate_table_is_reused_even_when_spelled_differently() -> Non
         [target.'cfg(all(target_os="wasi",not(target_env="p2")))'.dependencies]
         # needed by the hand-written compat layer
         bytes = "1"
-        wasmedge_wasi_socket = "0.5"
+        wasmedge_wasi_socket = "0.5.4"
 
         [dev-dependencies]
         tempfile = "3"
@@ -138,7 +138,7 @@ def test_sorted_tables_stay_sorted_and_unsorted_ones_get_the_key_appended() -> N
     assert edit_twice(sorted_before, plan_socket_dependency(PROFILE)) == toml(f"""
         [target.'cfg({GATE})'.dependencies]
         anyhow = "1"
-        wasmedge_wasi_socket = "0.5"
+        wasmedge_wasi_socket = "0.5.4"
         zstd = "0.12"
     """)
     unsorted_before = toml(f"""
@@ -148,7 +148,7 @@ def test_sorted_tables_stay_sorted_and_unsorted_ones_get_the_key_appended() -> N
     """)
     assert (
         edit_twice(unsorted_before, plan_socket_dependency(PROFILE))
-        == unsorted_before + 'wasmedge_wasi_socket = "0.5"\n'
+        == unsorted_before + 'wasmedge_wasi_socket = "0.5.4"\n'
     )
 
 
@@ -171,7 +171,7 @@ def test_the_gate_table_is_added_beside_other_target_tables() -> None:
         libc = "0.2"
 
         [target.'cfg({GATE})'.dependencies]
-        wasmedge_wasi_socket = "0.5"
+        wasmedge_wasi_socket = "0.5.4"
 
         [dev-dependencies]
         tempfile = "3"

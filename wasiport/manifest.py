@@ -924,8 +924,8 @@ def _end_with_blank_line(item: Any) -> None:
 
     while isinstance(item, Table) and item.value.body and isinstance(item.value.body[-1][1], Table):
         item = item.value.body[-1][1]  # the sub-table printed last ([dependencies.serde], ...)
-    if isinstance(item, Table) and item.value.body and not isinstance(item.value.body[-1][1], Whitespace):
-        item.add(tomlkit.nl())
+    if isinstance(item, Table) and (not item.value.body or not isinstance(item.value.body[-1][1], Whitespace)):
+        item.add(tomlkit.nl())  # also for an empty `[dependencies]`
 
 
 def _dependency_anchor(document: Any) -> str | None:
