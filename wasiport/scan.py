@@ -269,19 +269,53 @@ def scan_paths(
     progress: Callable[[int, int], None] | None = None,
     nested_crates: bool = True,
     features: Iterable[str] | None = None,
+    manifests: bool = True,
 ) -> ScanResult:
+    """Scan .rs files under `paths`; with `manifests`, also each crate's Cargo.toml for
+    direct dependencies that cannot work on WasmEdge (`wasiport.manifestcheck`)."""
     profile = profile or Profile()
     pack = load_rules(profile, directory=rules_directory)
     context = ScanContext(profile, load_compat(profile, rules_directory), target=WASI.with_features(features))
     tasks = discover(paths, all_targets=all_targets, nested_crates=nested_crates)
     cache = ScanCache.for_run(paths, pack) if use_cache else None
-    return scan_tasks(tasks, pack.rules, context, jobs=jobs, cache=cache, progress=progress)
+    result = scan_tasks(tasks, pack.rules, context, jobs=jobs, cache=cache, progress=progress)
+    if manifests:
+        from wasiport.manifestcheck import check_manifest
+
+        cwd = Path.cwd()
+        for manifest in crate_manifests(paths, nested_crates=nested_crates):
+            display = _display(manifest, cwd)
+            findings, problems = check_manifest(manifest, display, profile)
+            if findings or problems:
+                result.reports.append(FileReport(display, findings, problems))
+    return result
+
+
+def crate_manifests(paths: Iterable[Path], *, nested_crates: bool = True) -> list[Path]:
+    """The Cargo.toml of every package under `paths` (workspace roots without [package] too:
+    their [dependencies] are not built, so only packages are returned)."""
+    found: list[Path] = []
+    for given in paths:
+        if given.is_file():
+            if given.name == "Cargo.toml":
+                found.append(given)
+            continue
+        for dirpath, dirnames, filenames in os.walk(given):
+            dirnames[:] = sorted(d for d in dirnames if d not in PRUNED_DIRS and not d.startswith("."))
+            if "Cargo.toml" in filenames:
+                manifest = Path(dirpath) / "Cargo.toml"
+                if b"[package]" in manifest.read_bytes():
+                    found.append(manifest)
+                if not nested_crates and Path(dirpath) != given:
+                    dirnames[:] = []
+    return sorted(set(found))
 
 
 def scan_crate(crate_root: Path, profile: Profile | None = None, features: Iterable[str] | None = None) -> list:
     """Findings of one package directory (library and binary targets, not nested packages),
     for the dependency report; `features` are the package's enabled features when known."""
-    return scan_paths([crate_root], profile, jobs=1, use_cache=False, nested_crates=False, features=features).findings
+    # Its dependencies are packages of the graph in their own right: no manifest findings here.
+    return scan_paths([crate_root], profile, jobs=1, use_cache=False, nested_crates=False, features=features, manifests=False).findings
 
 
 # -- modules that are cfg'd out as a whole --------------------------------------------------

@@ -52,6 +52,7 @@ UREQ = {
     ("src/testserver.rs", 128, "listener-bind", "error"),
     ("src/testserver.rs", 132, "thread-spawn", "warning"),
     ("src/testserver.rs", 141, "thread-spawn", "warning"),
+    ("Cargo.toml", 42, "dependency", "warning"),  # [dependencies.native-tls], optional
 }
 TINY_HTTP = {
     ("src/connection.rs", 5, "std-net-import", "error"),
@@ -243,3 +244,42 @@ def test_profile_gate_is_used_in_fixes(tmp_path):
     result = scan_source(tmp_path, "use std::net::TcpStream;\n", profile=profile)
     replacement = result.findings[0].fix.edits[0].replacement
     assert '#[cfg(target_os = "wasi")]' in replacement and '#[cfg(not(target_os = "wasi"))]' in replacement
+
+
+def test_cargo_toml_dependencies_that_cannot_work(tmp_path):
+    crate = tmp_path / "c"
+    (crate / "src").mkdir(parents=True)
+    (crate / "src" / "lib.rs").write_text("fn f() {}\n")
+    (crate / "Cargo.toml").write_text(
+        '[package]\nname = "c"\nversion = "0.1.0"\n\n'
+        "[dependencies]\n"
+        'tokio = { version = "1", features = ["full"] }  # full includes net\n'
+        'tokio-util = "0.7"\n'
+        'socket2 = "0.4"\n'
+        'mio = "0.8"  # without net/os-poll: fine\n'
+        'native-tls = { version = "0.2", optional = true }\n'
+        "\n[target.'cfg(unix)'.dependencies]\n"
+        'net2 = "0.2"  # never built for wasm\n'
+        "\n[dev-dependencies]\n"
+        'reqwest = "0.11"  # tests only\n'
+    )
+    result = scan_paths([crate], use_cache=False, jobs=1)
+    found = {(f.span.start_line, f.message.split(":")[0], str(f.severity), str(f.port)) for f in result.findings}
+    assert found == {
+        (6, "dependency `tokio` (feature net)", "error", "kept"),
+        (8, "dependency `socket2`", "error", "kept"),
+        (10, "dependency `native-tls` (optional", "warning", "manual"),
+    }
+    tokio = next(f for f in result.findings if "tokio" in f.message)
+    assert "wasi_tokio" in tokio.help
+
+
+def test_a_malformed_cargo_toml_is_a_problem_with_its_line(tmp_path):
+    crate = tmp_path / "c"
+    (crate / "src").mkdir(parents=True)
+    (crate / "src" / "lib.rs").write_text("use std::net::TcpStream;\n")
+    (crate / "Cargo.toml").write_text('[package]\nname = "c"\nversion = = "0.1.0"\n')
+    result = scan_paths([crate], use_cache=False, jobs=1)
+    problem = next(p for p in result.problems if p.code == "wasiport/manifest-parse-error")
+    assert problem.line == 3 and problem.path.endswith("Cargo.toml")
+    assert any(f.rule_id.endswith("std-net-import") for f in result.findings)  # the sources are still scanned
