@@ -362,7 +362,15 @@ def _build_and_verify(request: ApplyRequest, crate, plan, result: PortResult, ou
                     details.append(f"note: the error at {attribution.diagnostic.location} is in code rewritten by {attribution.rule_id}")
             outcome.build_diagnostics = details
             result.stages.append(StageResult("build", False, f"{label} build failed: {built.failure_summary()}", details))
-            raise PortFailed(f"the port does not build ({label}): {built.failure_summary()}" + ("" if request.keep_broken else "; the port was rolled back (pass --keep-broken to keep it)"))
+            hint = ""
+            if "offline mode" in built.stderr or "Unable to update http" in built.stderr:
+                hint = ("cargo could not fetch a git dependency (the WasmEdge forks come from git): build once with network "
+                        "access, vendor the forks, or use --substitution rename / --no-build")
+            raise PortFailed(
+                f"the port does not build ({label}): {built.failure_summary()}"
+                + ("" if request.keep_broken else "; the port was rolled back (pass --keep-broken to keep it)"),
+                hint=hint,
+            )
     result.stages.append(StageResult("build", True, f"the {subject} builds natively and for {toolchain.wasm_target}"))
 
     wasm_build = builds_done[-1]
