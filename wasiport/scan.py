@@ -79,7 +79,8 @@ def load_compat(profile: Profile, directory: Path | None = None) -> CompatData:
     return compat_from_document(document, path)
 
 
-_STATUS_WORDS = {"kept": PortStatus.KEPT, "degraded": PortStatus.DEGRADED, "unsupported": PortStatus.DEGRADED, "manual": PortStatus.MANUAL}
+# "unsupported" (the compat module returns an Unsupported error) needs manual work at that site.
+_STATUS_WORDS = {"kept": PortStatus.KEPT, "degraded": PortStatus.DEGRADED, "unsupported": PortStatus.MANUAL, "manual": PortStatus.MANUAL}
 
 
 def compat_from_document(document: dict, path: Path) -> CompatData:
@@ -364,16 +365,45 @@ def _declaring_item(path: Path, target: Target = WASI) -> tuple[Path, bool] | No
         if not pattern.search(data):
             continue
         tree = parse_bytes(data)
-        stack = [tree.root_node]
-        while stack:
-            node = stack.pop()
-            if node.type == "mod_item" and node.child_by_field_name("body") is None:
-                name = node.child_by_field_name("name")
-                if name is not None and data[name.start_byte : name.end_byte].decode() == module:
-                    return candidate, syntax.node_cfg(node, data, target) is False
-            stack.extend(c for c in node.named_children if c.type in ("mod_item", "declaration_list", "source_file"))
+        found = _find_mod_declaration(tree.root_node, data, module, target)
+        if found is not None:
+            return candidate, found
         return None
     return None
+
+
+def _find_mod_declaration(root, data: bytes, module: str, target: Target, depth: int = 0) -> bool | None:
+    """Whether `mod <module>;` in this file is cfg'd out (None: not declared here).
+
+    Crates often declare modules inside macros (`#[cfg(unix)] cfg_os_poll! { mod unix; }`):
+    macro bodies that mention the module are re-parsed as items, and the macro's own cfg
+    counts. A module declared in several places is out only if every declaration is."""
+    from wasiport.rust import syntax
+    from wasiport.rust.source import parse_bytes
+
+    needle = re.compile(rb"\bmod\s+" + re.escape(module.encode()) + rb"\s*;")
+    outcomes: list[bool] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type == "mod_item" and node.child_by_field_name("body") is None:
+            name = node.child_by_field_name("name")
+            if name is not None and data[name.start_byte : name.end_byte].decode() == module:
+                outcomes.append(syntax.node_cfg(node, data, target) is False)
+            continue
+        if node.type == "macro_invocation":
+            trees = [c for c in node.children if c.type == "token_tree"]
+            if trees and depth < 4 and needle.search(data[trees[-1].start_byte : trees[-1].end_byte]):
+                if syntax.node_cfg(node, data, target) is False:
+                    outcomes.append(True)
+                    continue
+                body = data[trees[-1].start_byte + 1 : trees[-1].end_byte - 1]
+                nested = _find_mod_declaration(parse_bytes(body).root_node, body, module, target, depth + 1)
+                if nested is not None:
+                    outcomes.append(nested)
+            continue
+        stack.extend(c for c in node.named_children if c.type in ("mod_item", "declaration_list", "source_file", "macro_invocation", "expression_statement"))
+    return all(outcomes) if outcomes else None
 
 
 # -- cache --------------------------------------------------------------------------------------
