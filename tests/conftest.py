@@ -7,6 +7,9 @@ import pytest
 
 from tests.support.offline_cargo import OfflineCargo, make_offline_cargo, toolchain_available
 
+# Fixtures for real servers (redis_server) live with their helpers.
+pytest_plugins = ("tests.support.servers",)
+
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
 

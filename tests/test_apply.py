@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import ci_like_env, git, git_repo, run_wasiport as wasiport
 from tests.support.offline_cargo import OfflineCargo, add_crate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,17 +22,8 @@ GATE = 'all(target_os = "wasi", not(target_env = "p2"))'
 pytestmark = pytest.mark.cargo
 
 
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.test", *args],
-        cwd=cwd, capture_output=True, text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
-def wasiport(env: dict, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wasiport", *args], capture_output=True, text=True, env=env, cwd=cwd)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -53,9 +43,7 @@ def registry_with_samples(offline_cargo: OfflineCargo) -> OfflineCargo:
 @pytest.fixture
 def env(registry_with_samples: OfflineCargo, tmp_path: Path) -> dict:
     # A CI machine has no git identity; wasiport must cope.
-    home = tmp_path / "home"
-    home.mkdir()
-    return registry_with_samples.env(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(home / "gitconfig"), WASIPORT_CACHE_DIR=str(tmp_path / "cache"))
+    return ci_like_env(registry_with_samples, tmp_path)
 
 
 def make_consumer(tmp_path: Path, name: str, dependency: str, main_rs: str) -> Path:
@@ -65,19 +53,13 @@ def make_consumer(tmp_path: Path, name: str, dependency: str, main_rs: str) -> P
         f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2018"\n\n# what we talk to\n[dependencies]\n{dependency}\n'
     )
     (app / "src" / "main.rs").write_text(main_rs)
-    git(app, "init", "-q")
-    git(app, "add", "-A")
-    git(app, "commit", "-qm", "app")
-    return app
+    return git_repo(app, "app")
 
 
 def in_place_crate(tmp_path: Path, sample: str = "redis-sample") -> Path:
     crate = tmp_path / sample
     shutil.copytree(SAMPLES / sample, crate, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
-    git(crate, "init", "-q")
-    git(crate, "add", "-A")
-    git(crate, "commit", "-qm", "upstream")
-    return crate
+    return git_repo(crate)
 
 
 def imports_of(module: Path) -> set[str]:
@@ -230,9 +212,7 @@ def test_export_patches_then_reapply_to_the_next_upstream_version(tmp_path, env)
     resp.write_text(resp.read_text() + "\n/// New in 0.1.1.\npub fn protocol_version() -> u8 { 2 }\n")
     manifest = nxt / "Cargo.toml"
     manifest.write_text(manifest.read_text().replace('version = "0.1.0"', 'version = "0.1.1"', 1))
-    git(nxt, "init", "-q")
-    git(nxt, "add", "-A")
-    git(nxt, "commit", "-qm", "upstream 0.1.1")
+    git_repo(nxt, "upstream 0.1.1")
     again = wasiport(env, "apply", str(nxt), "--no-build", "--from-patches", str(series))
     assert again.returncode == 0, again.stderr
     assert "re-applied 1 patch" in again.stdout

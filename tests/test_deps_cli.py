@@ -3,12 +3,11 @@ comes from Debian's registry (tokio), the corpus (redis-sample) and a path crate
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import ci_like_env, git, git_repo, run_wasiport as wasiport
 from tests.support.offline_cargo import OfflineCargo, add_crate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,10 +41,6 @@ pub fn reachable(addr: &std::net::SocketAddr) -> bool {
 """
 
 
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@example.test", *args], cwd=cwd, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -71,17 +66,10 @@ def project(tmp_path: Path, registry: OfflineCargo) -> tuple[Path, dict]:
     (app / "src" / "main.rs").write_text(MAIN)
     (app / "netutil" / "Cargo.toml").write_text('[package]\nname = "netutil"\nversion = "0.2.0"\nedition = "2021"\n')
     (app / "netutil" / "src" / "lib.rs").write_text(NETUTIL)
-    git(app, "init", "-q")
-    git(app, "add", "-A")
-    git(app, "commit", "-qm", "app")
-    home = tmp_path / "home"
-    home.mkdir()
-    env = registry.env(HOME=str(home), GIT_CONFIG_GLOBAL=str(home / "gitconfig"), GIT_CONFIG_NOSYSTEM="1", WASIPORT_CACHE_DIR=str(tmp_path / "cache"))
-    return app, env
+    git_repo(app, "app")
+    return app, ci_like_env(registry, tmp_path)
 
 
-def wasiport(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wasiport", *args], capture_output=True, text=True, env=env)
 
 
 def test_check_deps_reports_packages_remedies_and_paths(project):

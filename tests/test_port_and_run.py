@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import ci_like_env, git_repo, run_wasiport as wasiport
 from tests.support.offline_cargo import OfflineCargo, add_crate
-from tests.support.servers import free_port, redis_server  # noqa: F401  (fixture)
+from tests.support.servers import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "corpus" / "samples"
@@ -27,10 +28,6 @@ SAMPLES = REPO / "corpus" / "samples"
 pytestmark = [pytest.mark.cargo]
 
 
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@example.test", *args], cwd=cwd, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -41,22 +38,16 @@ def registry(offline_cargo: OfflineCargo) -> OfflineCargo:
 
 @pytest.fixture
 def env(registry: OfflineCargo, tmp_path: Path) -> dict:
-    home = tmp_path / "home"
-    home.mkdir()
-    return registry.env(HOME=str(home), GIT_CONFIG_GLOBAL=str(home / "gitconfig"), GIT_CONFIG_NOSYSTEM="1", WASIPORT_CACHE_DIR=str(tmp_path / "cache"))
+    return ci_like_env(registry, tmp_path)
 
 
-def wasiport(env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wasiport", *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def ported_sample(tmp_path: Path, env: dict, sample: str) -> Path:
     """Copy a sample binary crate, put it under git, port it in place; the built .wasm."""
     crate = tmp_path / sample
     shutil.copytree(SAMPLES / sample, crate, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
-    git(crate, "init", "-q")
-    git(crate, "add", "-A")
-    git(crate, "commit", "-qm", "upstream")
+    git_repo(crate)
     # A binary crate is its own consumer: build it directly.
     done = wasiport(env, "apply", str(crate), "--manifest-path", str(crate / "Cargo.toml"), "--format", "json")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -72,9 +63,7 @@ def test_ported_redis_client_sets_and_gets_through_a_real_server(tmp_path, env, 
     shutil.copytree(SAMPLES / "redis-consumer", app, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
     manifest = app / "Cargo.toml"
     manifest.write_text(manifest.read_text().replace('redis-sample = { path = "../redis-sample" }', 'redis-sample = "0.1"'))
-    git(app, "init", "-q")
-    git(app, "add", "-A")
-    git(app, "commit", "-qm", "app")
+    git_repo(app, "app")
     address = f"127.0.0.1:{redis_server.port}"
     done = wasiport(env, "apply", "redis-sample", "--manifest-path", str(manifest), "--env", f"REDIS_ADDR={address}", "--run", "wasiport:key", "stored-by-wasm")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -349,7 +349,6 @@ def module_cfgd_out(path: Path, memo: dict[Path, bool], depth: int = 0, target: 
 
 
 def _declaring_item(path: Path, target: Target = WASI) -> tuple[Path, bool] | None:
-    from wasiport.rust import syntax
     from wasiport.rust.source import parse_bytes
 
     if path.name == "mod.rs":

@@ -107,14 +107,7 @@ def run_apply(args: argparse.Namespace) -> int:
     try:
         outcome = apply(request, progress)
     except PortFailed as failure:
-        if failure.result is not None:
-            for stage in failure.result.stages:
-                mark = "ok" if stage.ok else "FAILED"
-                print(f"{stage.stage:>8}: {mark}: {stage.summary}", file=sys.stderr)
-                if not stage.ok:
-                    for detail in stage.details:
-                        print(f"          {detail}", file=sys.stderr)
-        print(f"wasiport: error: {failure}", file=sys.stderr)
+        _print_failure(failure)
         return failure.exit_code
     if args.format == "json":
         print(json.dumps(_as_json(outcome), indent=2))
@@ -132,8 +125,7 @@ def _run_deps(request, args, progress) -> int:
     try:
         outcome = apply_deps(request, progress)
     except PortFailed as failure:
-        _print_stages(failure.result)
-        print(f"wasiport: error: {failure}", file=sys.stderr)
+        _print_failure(failure)
         return failure.exit_code
     if args.format == "json":
         print(json.dumps({
@@ -143,8 +135,7 @@ def _run_deps(request, args, progress) -> int:
             "module": str(outcome.module) if outcome.module else None,
         }, indent=2))
         return 0
-    for stage in outcome.result.stages:
-        print(f"{stage.stage:>8}: {'ok' if stage.ok else 'FAILED'}: {stage.summary}")
+    print("\n".join(stage_lines(outcome.result.stages)))
     print("summary:")
     for package in outcome.packages:
         print(f"  {package.action:<15} {package.name} {package.version}: {package.detail}")
@@ -153,14 +144,21 @@ def _run_deps(request, args, progress) -> int:
     return 0
 
 
-def _print_stages(result) -> None:
-    if result is None:
-        return
-    for stage in result.stages:
-        print(f"{stage.stage:>8}: {'ok' if stage.ok else 'FAILED'}: {stage.summary}", file=sys.stderr)
-        if not stage.ok:
-            for detail in stage.details:
-                print(f"          {detail}", file=sys.stderr)
+def stage_lines(stages, detailed: tuple[str, ...] = ()) -> list[str]:
+    """One line per pipeline stage; details for failed stages and the `detailed` ones."""
+    lines: list[str] = []
+    for stage in stages:
+        lines.append(f"{stage.stage:>8}: {'ok' if stage.ok else 'FAILED'}: {stage.summary}")
+        if not stage.ok or stage.stage in detailed:
+            lines.extend(f"          {detail}" for detail in stage.details)
+    return lines
+
+
+def _print_failure(failure) -> None:
+    """The stages so far (with the compiler's diagnostics), then the error sentence."""
+    if failure.result is not None:
+        print("\n".join(stage_lines(failure.result.stages)), file=sys.stderr)
+    print(f"wasiport: error: {failure}", file=sys.stderr)
 
 
 def render(outcome, *, dry_run: bool) -> str:
@@ -171,11 +169,7 @@ def render(outcome, *, dry_run: bool) -> str:
             lines.append(outcome.diff.rstrip("\n"))
             lines.append("")
         lines.append(f"dry run: nothing was written ({'already ported' if result.already_ported else 'the diff above is the port'})")
-    for stage in result.stages:
-        mark = "ok" if stage.ok else "FAILED"
-        lines.append(f"{stage.stage:>8}: {mark}: {stage.summary}")
-        if stage.stage in ("verify", "export", "manifest") or not stage.ok:
-            lines.extend(f"          {detail}" for detail in stage.details)
+    lines.extend(stage_lines(result.stages, detailed=("verify", "export", "manifest")))
     if result.degraded:
         lines.append("degraded on WasmEdge (reported, not hidden):")
         lines.extend(f"  {f.path}:{f.span.start_line}: {f.message}" for f in result.degraded)
