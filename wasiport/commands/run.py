@@ -2,15 +2,18 @@
 
 Exit codes: the module's own (proc_exit, modulo 256; 0 when _start returns),
 134 when it traps (the trap and its wasm backtrace go to stderr), 124 when
---timeout stops it, 2 for bad input (no such file, not a WASI command, a bad
---allow value).
+--timeout stops it, 130 on Ctrl-C, 2 for bad input (no such file, not a WASI
+command, a bad --allow value).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from wasiport.errors import UserError
@@ -29,7 +32,7 @@ A denied call fails in the module with EACCES (PermissionDenied) and is
 reported on stderr; names whose addresses are all denied do not resolve.
 
 exit status: the module's exit code; 134 if it traps; 124 if --timeout
-stops it; 2 for bad arguments.
+stops it; 130 on Ctrl-C; 2 for bad arguments.
 """
 
 
@@ -77,6 +80,8 @@ def _guest_args(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from wasiport.runtime import RunConfig, RunStatus, run_module
 
     guest_args = _guest_args(args)
@@ -96,10 +101,13 @@ def run(args: argparse.Namespace) -> int:
     )
     hard_stop = _hard_stop(args.timeout)
     try:
-        outcome = run_module(args.module, config)
+        with _cancel_on_interrupt() as cancel:
+            outcome = run_module(args.module, replace(config, cancel=cancel))
     finally:
         if hard_stop is not None:
             hard_stop.cancel()
+    if outcome.status is RunStatus.CANCELLED:
+        raise KeyboardInterrupt
     if outcome.unsupported_imports:
         names = ", ".join(outcome.unsupported_imports)
         print(f"wasiport: note: the module imports {names}, which wasiport run does not provide", file=sys.stderr)
@@ -129,6 +137,38 @@ def parse_dir(text: str) -> tuple[str, str]:
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "wasiport" / "wasmtime"
+
+
+@contextlib.contextmanager
+def _cancel_on_interrupt() -> Iterator[threading.Event]:
+    """An Event set by Ctrl-C, even while wasm code runs.
+
+    Python runs its SIGINT handler only between bytecodes, never while the
+    main thread is inside wasmtime, so a spinning guest would ignore Ctrl-C.
+    The C-level handler does write to the wakeup fd at once; a thread reads it
+    and sets the Event, which makes run_module stop the guest."""
+    cancel = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while data := os.read(read_fd, 64):
+            if signal.SIGINT in data:
+                cancel.set()
+
+    watcher = threading.Thread(target=watch, name="wasiport-sigint", daemon=True)
+    watcher.start()
+    try:
+        yield cancel
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(write_fd)  # ends the watcher's read
+        watcher.join()
+        os.close(read_fd)
 
 
 def _hard_stop(timeout: float | None) -> threading.Timer | None:

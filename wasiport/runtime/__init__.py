@@ -10,6 +10,7 @@ that runs (see wasiport/commands/__init__.py).
 """
 from wasiport.runtime.policy import NetworkPolicy, PolicyDecision, PolicyError, build_policy, parse_allow
 from wasiport.runtime.runner import (
+    EXIT_CANCELLED,
     EXIT_TIMEOUT,
     EXIT_TRAP,
     RunConfig,
@@ -20,6 +21,7 @@ from wasiport.runtime.runner import (
 )
 
 __all__ = [
+    "EXIT_CANCELLED",
     "EXIT_TIMEOUT",
     "EXIT_TRAP",
     "NetworkPolicy",

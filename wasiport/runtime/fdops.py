@@ -33,7 +33,7 @@ from wasiport.runtime.abi import Errno
 from wasiport.runtime.bridge import WasiBridge
 from wasiport.runtime.hostcall import GuestExit, GuestTrap
 from wasiport.runtime.memory import GuestMemory
-from wasiport.runtime.sockets import SocketHost
+from wasiport.runtime.sockets import GuestSocket, SocketHost
 
 _MIXED_SLICE = 0.010  # how often a mixed poll re-checks wasmtime's descriptors
 _READ_MASK = select.POLLIN | select.POLLPRI
@@ -43,10 +43,11 @@ _INT = struct.Struct("i")
 
 
 class Interrupt:
-    """Set by the --timeout watchdog; wakes waits in Python (Event) and in poll (pipe)."""
+    """Set by the watchdog (--timeout, cancel); wakes waits in Python (Event) and in poll (pipe)."""
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self.reason = ""  # "timeout" or "cancelled" once fired
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._read_fd, False)
 
@@ -58,7 +59,8 @@ class Interrupt:
     def wakeup_fd(self) -> int:
         return self._read_fd
 
-    def fire(self) -> None:
+    def fire(self, reason: str = "timeout") -> None:
+        self.reason = reason
         self.event.set()
         try:
             os.write(self._write_fd, b"!")
@@ -165,7 +167,7 @@ class DescriptorOps:
     def _wait(self, subscriptions: list[Subscription]) -> list[tuple[int, int, int, int, int]]:
         ready: list[tuple[int, int, int, int, int]] = []
         deadlines: list[tuple[float, Subscription]] = []
-        watched: dict[int, tuple[socket.socket, list[Subscription]]] = {}  # host fileno -> (socket, subscriptions)
+        watched: dict[int, tuple[GuestSocket, list[Subscription]]] = {}  # host fileno -> (socket, subscriptions)
         foreign: list[Subscription] = []
         seen: set[tuple[int, int]] = set()
         for sub in subscriptions:
@@ -183,7 +185,11 @@ class DescriptorOps:
                 seen.add((sub.fd, sub.tag))
                 sock = self.sockets.sockets.get(sub.fd)
                 if sock is not None:
-                    watched.setdefault(sock.fileno(), (sock, []))[1].append(sub)
+                    if sub.tag == abi.EVENTTYPE_FD_READ and sock.buffered:
+                        # Read-ahead bytes are readable now, whatever the kernel says.
+                        ready.append(_event(sub.userdata, 0, sub.tag, _readable_bytes(sock)))
+                    else:
+                        watched.setdefault(sock.fileno(), (sock, []))[1].append(sub)
                 elif self.bridge.exists(sub.fd):
                     foreign.append(sub)
                 else:
@@ -211,13 +217,13 @@ class DescriptorOps:
                 self.interrupt.event.wait(None if wait_ms is None else wait_ms / 1000)
                 results = []
             if self.interrupt.fired:
-                raise GuestTrap("interrupted: the --timeout expired")
+                raise GuestTrap(f"interrupted ({self.interrupt.reason})")
             for fileno, revents in results:
                 if fileno not in watched:
                     continue
-                sock, subs = watched[fileno]
+                watched_socket, subs = watched[fileno]
                 for sub in subs:
-                    event = _socket_event(sub, sock, revents)
+                    event = _socket_event(sub, watched_socket, revents)
                     if event is not None:
                         ready.append(event)
             if foreign:
@@ -268,7 +274,7 @@ def _python_clocks_only(subscriptions: list[Subscription]) -> bool:
     )
 
 
-def _socket_event(sub: Subscription, sock: socket.socket, revents: int) -> tuple[int, int, int, int, int] | None:
+def _socket_event(sub: Subscription, sock: GuestSocket, revents: int) -> tuple[int, int, int, int, int] | None:
     """The event for a ready socket, with nbytes and HANGUP as WasmEdge's poller reports them."""
     if revents & select.POLLNVAL:
         return _event(sub.userdata, Errno.BADF, sub.tag)
@@ -282,19 +288,19 @@ def _socket_event(sub: Subscription, sock: socket.socket, revents: int) -> tuple
     return _event(sub.userdata, 0, sub.tag, _writable_bytes(sock), hangup)
 
 
-def _ioctl_int(sock: socket.socket, request: int) -> int:
+def _ioctl_int(sock: GuestSocket, request: int) -> int:
     return _INT.unpack(fcntl.ioctl(sock.fileno(), request, b"\0" * _INT.size))[0]
 
 
-def _readable_bytes(sock: socket.socket) -> int:
-    """Bytes queued for reading (FIONREAD); 1 when the kernel will not say (e.g. a listener)."""
+def _readable_bytes(sock: GuestSocket) -> int:
+    """Bytes ready to read: read-ahead plus the kernel's queue (FIONREAD); 1 when the kernel will not say."""
     try:
-        return max(_ioctl_int(sock, termios.FIONREAD), 0)
+        return sock.buffered + max(_ioctl_int(sock, termios.FIONREAD), 0)
     except OSError:
-        return 1
+        return sock.buffered or 1
 
 
-def _writable_bytes(sock: socket.socket) -> int:
+def _writable_bytes(sock: GuestSocket) -> int:
     """Room in the send buffer: SO_SNDBUF minus what is queued (TIOCOUTQ), as WasmEdge computes it."""
     try:
         return max(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - _ioctl_int(sock, termios.TIOCOUTQ), 0)

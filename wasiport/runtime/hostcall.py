@@ -20,9 +20,11 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import wasmtime
 
+_wasmtime_ffi: Any
 try:  # wasmtime-py's private binding of the C API; see the module docstring.
     from wasmtime import _ffi as _wasmtime_ffi
 
@@ -117,7 +119,7 @@ def _define_raw(
     c_callback = _RAW_CALLBACK(callback)
     failures.keepalive.append(c_callback)
     module_bytes, name_bytes = module.encode(), name.encode()
-    no_finalizer = ctypes.cast(None, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+    no_finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()  # NULL: nothing to free
     error = _wasmtime_ffi.wasmtime_linker_define_func_unchecked(
         linker.ptr(),
         module_bytes,
@@ -146,6 +148,16 @@ def _raw_adapter(
 ) -> Callable[[int, int, int, int], int]:
     """One explicit callback per arity: indexing is ~3x faster than slicing or unpacking."""
     slots = ctypes.c_uint32 * (_SLOT_WORDS * max(nparams, 1))
+    # wasmtime passes the argument slots on its native stack, so the same few
+    # addresses come back call after call; reusing the ctypes view of an
+    # address (it owns no memory) saves creating one per call.
+    views: dict[int, ctypes.Array[ctypes.c_uint32]] = {}
+
+    def view_at(address: int) -> ctypes.Array[ctypes.c_uint32]:
+        if len(views) >= 64:
+            views.clear()
+        view = views[address] = slots.from_address(address)
+        return view
 
     def stop(exc: BaseException) -> int:
         return _new_trap(failures.record(exc))
@@ -153,7 +165,7 @@ def _raw_adapter(
     if not has_result:  # proc_exit: never returns normally
 
         def call_void(env: int, caller: int, args: int, count: int) -> int:
-            a = slots.from_address(args)
+            a = views.get(args) or view_at(args)
             try:
                 impl(*a[0 : _SLOT_WORDS * nparams : _SLOT_WORDS])
             except BaseException as exc:
@@ -164,7 +176,7 @@ def _raw_adapter(
     if nparams == 1:
 
         def call1(env: int, caller: int, args: int, count: int) -> int:
-            a = slots.from_address(args)
+            a = views.get(args) or view_at(args)
             try:
                 a[0] = impl(a[0])
             except BaseException as exc:
@@ -175,7 +187,7 @@ def _raw_adapter(
     if nparams == 2:
 
         def call2(env: int, caller: int, args: int, count: int) -> int:
-            a = slots.from_address(args)
+            a = views.get(args) or view_at(args)
             try:
                 a[0] = impl(a[0], a[4])
             except BaseException as exc:
@@ -186,7 +198,7 @@ def _raw_adapter(
     if nparams == 3:
 
         def call3(env: int, caller: int, args: int, count: int) -> int:
-            a = slots.from_address(args)
+            a = views.get(args) or view_at(args)
             try:
                 a[0] = impl(a[0], a[4], a[8])
             except BaseException as exc:
@@ -197,7 +209,7 @@ def _raw_adapter(
     if nparams == 4:
 
         def call4(env: int, caller: int, args: int, count: int) -> int:
-            a = slots.from_address(args)
+            a = views.get(args) or view_at(args)
             try:
                 a[0] = impl(a[0], a[4], a[8], a[12])
             except BaseException as exc:
@@ -208,7 +220,7 @@ def _raw_adapter(
     if nparams == 5:
 
         def call5(env: int, caller: int, args: int, count: int) -> int:
-            a = slots.from_address(args)
+            a = views.get(args) or view_at(args)
             try:
                 a[0] = impl(a[0], a[4], a[8], a[12], a[16])
             except BaseException as exc:
@@ -219,7 +231,7 @@ def _raw_adapter(
     if nparams == 6:
 
         def call6(env: int, caller: int, args: int, count: int) -> int:
-            a = slots.from_address(args)
+            a = views.get(args) or view_at(args)
             try:
                 a[0] = impl(a[0], a[4], a[8], a[12], a[16], a[20])
             except BaseException as exc:
@@ -230,7 +242,7 @@ def _raw_adapter(
     if nparams == 7:
 
         def call7(env: int, caller: int, args: int, count: int) -> int:
-            a = slots.from_address(args)
+            a = views.get(args) or view_at(args)
             try:
                 a[0] = impl(a[0], a[4], a[8], a[12], a[16], a[20], a[24])
             except BaseException as exc:
@@ -241,7 +253,7 @@ def _raw_adapter(
     if nparams == 8:
 
         def call8(env: int, caller: int, args: int, count: int) -> int:
-            a = slots.from_address(args)
+            a = views.get(args) or view_at(args)
             try:
                 a[0] = impl(a[0], a[4], a[8], a[12], a[16], a[20], a[24], a[28])
             except BaseException as exc:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class GuestMemory:
-    __slots__ = ("view", "size", "_memory", "_store")
+    __slots__ = ("_memory", "_store", "size", "view")
 
     def __init__(self) -> None:
         self.view: memoryview = memoryview(bytearray())

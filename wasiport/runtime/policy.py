@@ -144,4 +144,4 @@ def _resolve_name(host: str, text: str) -> list[IPAddress]:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except socket.gaierror as err:
         raise PolicyError(f"--allow {text!r}: cannot resolve {host!r} ({err.strerror})") from None
-    return sorted({ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}, key=str)
+    return sorted({ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}, key=str)

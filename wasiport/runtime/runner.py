@@ -1,7 +1,7 @@
 """Run a WASI command module with WasmEdge's socket host functions on wasmtime.
 
     outcome = run_module(Path("client.wasm"), RunConfig(args=("127.0.0.1", "6379")))
-    outcome.exit_code  # proc_exit's code, EXIT_TRAP or EXIT_TIMEOUT
+    outcome.exit_code  # proc_exit's code, or EXIT_TRAP, EXIT_TIMEOUT, EXIT_CANCELLED
 
 Each run gets its own engine, so that one run's --timeout (which advances the
 engine's epoch) never interrupts another run in the same process; compiled
@@ -33,6 +33,7 @@ from wasiport.runtime.sockets import SocketHost
 
 EXIT_TRAP = 134  # 128 + SIGABRT, what wasmtime's own CLI returns for a trap
 EXIT_TIMEOUT = 124  # what coreutils' timeout(1) returns
+EXIT_CANCELLED = 130  # 128 + SIGINT
 
 _log = logging.getLogger("wasiport.runtime")
 
@@ -43,6 +44,7 @@ class RunStatus(enum.Enum):
     EXITED = "exited"  # returned from _start or called proc_exit
     TRAPPED = "trapped"
     TIMED_OUT = "timed-out"
+    CANCELLED = "cancelled"  # RunConfig.cancel was set
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class RunConfig:
     dirs: tuple[tuple[str, str], ...] = ()  # (host directory, guest path) preopens
     allow: tuple[str, ...] = ()  # --allow HOST:PORT rules on top of loopback
     timeout: float | None = None  # seconds
+    cancel: threading.Event | None = None  # set it to stop the guest (e.g. from a SIGINT watcher)
     cache_dir: Path | None = None  # wasmtime's compilation cache; None disables it
     program_name: str | None = None  # argv[0]; the module's file name by default
     inherit_stdin: bool = False
@@ -197,7 +200,7 @@ def _run_start(
     timings: RunTimings,
 ) -> Exception | None:
     """Instantiate and call _start under the watchdog; the wasm error that ended it, if any."""
-    watchdog = _start_watchdog(config.timeout, engine, host.interrupt, host.sockets)
+    watchdog = _start_watchdog(config.timeout, config.cancel, engine, host.interrupt, host.sockets)
     instantiate_at = time.perf_counter()
     try:
         try:
@@ -347,22 +350,67 @@ def _entry_point(path: Path, store: wasmtime.Store, instance: wasmtime.Instance,
     return start
 
 
+class _Watchdog:
+    """Stops the guest when the timeout expires or `cancel` is set.
+
+    Stopping means: advance the engine's epoch (wasm code traps at its next
+    loop or call), shut down the guest's sockets (blocked recv/accept/connect
+    return) and wake Python-side waits (poll_oneoff, sleeps)."""
+
+    CANCEL_POLL_SECONDS = 0.05
+
+    def __init__(
+        self,
+        timeout: float | None,
+        cancel: threading.Event | None,
+        engine: wasmtime.Engine,
+        interrupt: Interrupt,
+        sockets: SocketHost,
+    ) -> None:
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._cancel = cancel
+        self._engine = engine
+        self._interrupt = interrupt
+        self._sockets = sockets
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="wasiport-watchdog", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while True:
+            wait = self.CANCEL_POLL_SECONDS if self._cancel is not None else None
+            if self._deadline is not None:
+                remaining = self._deadline - time.monotonic()
+                wait = remaining if wait is None else min(wait, remaining)
+            if self._done.wait(max(wait, 0) if wait is not None else None):
+                return
+            if self._cancel is not None and self._cancel.is_set():
+                self._stop("cancelled")
+                return
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                self._stop("timeout")
+                return
+
+    def _stop(self, reason: str) -> None:
+        self._interrupt.fire(reason)
+        self._engine.increment_epoch()
+        self._sockets.shutdown_all()
+
+    def cancel(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def _start_watchdog(
-    timeout: float | None, engine: wasmtime.Engine, interrupt: Interrupt, sockets: SocketHost
-) -> threading.Timer | None:
-    """After `timeout` seconds: stop wasm code (epoch) and wake blocked host calls."""
-    if timeout is None:
+    timeout: float | None,
+    cancel: threading.Event | None,
+    engine: wasmtime.Engine,
+    interrupt: Interrupt,
+    sockets: SocketHost,
+) -> _Watchdog | None:
+    if timeout is None and cancel is None:
         return None
-
-    def expire() -> None:
-        interrupt.fire()
-        engine.increment_epoch()
-        sockets.shutdown_all()
-
-    timer = threading.Timer(timeout, expire)
-    timer.daemon = True
-    timer.start()
-    return timer
+    return _Watchdog(timeout, cancel, engine, interrupt, sockets)
 
 
 def _classify(
@@ -373,6 +421,8 @@ def _classify(
         return RunOutcome(failures.exit_code & 0xFF, RunStatus.EXITED)
     if isinstance(error, wasmtime.ExitTrap):
         return RunOutcome(error.code & 0xFF, RunStatus.EXITED)
+    if interrupt.reason == "cancelled":
+        return RunOutcome(EXIT_CANCELLED, RunStatus.CANCELLED, "the module was stopped on request")
     if interrupt.fired:
         return RunOutcome(
             EXIT_TIMEOUT, RunStatus.TIMED_OUT, f"the module was stopped after running for --timeout {timeout:g} s"

@@ -11,10 +11,12 @@ Socket descriptors come from a range disjoint from wasmtime's fd table
 
 `sock_send` and `sock_recv` are the hot path of every client: with one iovec
 they read it with one `unpack_from`, hand `socket.send`/`recv_into` a slice
-of the guest memory view (no copies) and write the count back in place.
+of the guest memory view (no copies) and write the count back in place;
+small reads on stream sockets go through a read-ahead buffer (GuestSocket).
 """
 from __future__ import annotations
 
+import errno as os_errno
 import ipaddress
 import socket
 import time
@@ -26,41 +28,64 @@ from wasiport.runtime.bridge import WasiBridge
 from wasiport.runtime.memory import GuestMemory
 from wasiport.runtime.policy import IPAddress, NetworkPolicy, PolicyDecision
 
-# Socket descriptors start here. wasmtime numbers its own descriptors from 0
-# and reuses freed numbers, so it would need 16 million open files to collide.
+# Socket descriptors start here. wasmtime numbers its own descriptors upwards
+# from 0 (stdio, preopens, opened files); it would need 16 million of them to
+# reach this range.
 SOCKET_FD_BASE = 1 << 24
 _FD_LIMIT = (1 << 31) - 1  # Rust's RawFd is an i32
 
-_MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
-_MSG_TRUNC = getattr(socket, "MSG_TRUNC", 0)
+# Plain ints: socket's MsgFlag members make every `&` an enum call, which costs
+# more than the recv itself on the hot path.
+_MSG_NOSIGNAL = int(getattr(socket, "MSG_NOSIGNAL", 0))
+_MSG_TRUNC = int(getattr(socket, "MSG_TRUNC", 0))
+_MSG_PEEK = int(socket.MSG_PEEK)
+_MSG_WAITALL = int(socket.MSG_WAITALL)
 # riflags (PEEK=1, WAITALL=2) -> host recv flags, indexed by the riflags value.
-_RECV_FLAGS = (0, socket.MSG_PEEK, socket.MSG_WAITALL, socket.MSG_PEEK | socket.MSG_WAITALL)
+_RECV_FLAGS = (0, _MSG_PEEK, _MSG_WAITALL, _MSG_PEEK | _MSG_WAITALL)
 # WasmEdge maps sdflags RD, WR, RD|WR to SHUT_*; 0 falls through to SHUT_RD (value 0).
 _SHUTDOWN_HOW = {0: socket.SHUT_RD, 1: socket.SHUT_RD, 2: socket.SHUT_WR, 3: socket.SHUT_RDWR}
 
 _FAULT = Errno.FAULT
 _INVAL = Errno.INVAL
 _ADDRNOTAVAIL = Errno.ADDRNOTAVAIL
+_IOV_MAX = abi.IOV_MAX
 _PAIR = abi.PAIR_U32
 _U16 = abi.U16
 _U32 = abi.U32
 
 
 class GuestSocket(socket.socket):
-    """A host socket owned by the guest, with what fdstat reports about it."""
+    """A host socket owned by the guest, with what fdstat reports about it.
 
-    __slots__ = ("stream", "rights")
+    Stream sockets keep a small read-ahead buffer: clients that parse replies
+    a byte at a time (as unbuffered `read_exact(&mut [u8; 1])` loops do) would
+    otherwise pay a system call plus a host call per byte. A small recv reads
+    what the kernel has (up to READ_AHEAD bytes) and later small recvs are
+    served from here; the bytes and their order are the kernel's. poll_oneoff
+    counts buffered bytes as readable (see `buffered`)."""
 
-    stream: bool
-    rights: int
+    __slots__ = ("ahead", "ahead_end", "ahead_pos", "rights", "stream")
+
+    def __init__(self, family: int, kind: int, proto: int = 0, fileno: int | None = None, *, rights: int) -> None:
+        super().__init__(family, kind, proto, fileno)
+        self.stream = kind == socket.SOCK_STREAM
+        self.rights = rights
+        self.ahead: memoryview | None = None
+        self.ahead_pos = 0
+        self.ahead_end = 0
+
+    @property
+    def buffered(self) -> int:
+        return self.ahead_end - self.ahead_pos
+
+
+READ_AHEAD = 16384  # bytes read at once when the guest asks for a few
+READ_AHEAD_BELOW = 1024  # requests smaller than this go through the read-ahead buffer
 
 
 def _wrap(host: socket.socket, rights: int) -> GuestSocket:
     """Re-home an accepted socket (which Python creates as a plain socket)."""
-    guest = GuestSocket(host.family, host.type, host.proto, fileno=host.detach())
-    guest.stream = guest.type == socket.SOCK_STREAM
-    guest.rights = rights
-    return guest
+    return GuestSocket(host.family, host.type, host.proto, host.detach(), rights=rights)
 
 
 def _signed(value: int) -> int:
@@ -94,7 +119,7 @@ class SocketHost:
             fd += 1
         if fd > _FD_LIMIT:
             sock.close()
-            raise OSError(24, "too many guest sockets")  # EMFILE
+            raise OSError(os_errno.EMFILE, "too many guest sockets")
         self._next_fd = fd + 1
         self.sockets[fd] = sock
         return fd
@@ -174,11 +199,9 @@ class SocketHost:
         if kind not in (abi.SOCK_DGRAM, abi.SOCK_STREAM):
             return _INVAL
         try:
-            sock = GuestSocket(abi.HOST_FAMILY[family], abi.HOST_SOCKTYPE[kind])
+            sock = GuestSocket(abi.HOST_FAMILY[family], abi.HOST_SOCKTYPE[kind], rights=abi.RIGHTS_OPENED_SOCKET)
         except OSError as exc:
             return abi.errno_from_os(exc.errno)
-        sock.stream = kind == abi.SOCK_STREAM
-        sock.rights = abi.RIGHTS_OPENED_SOCKET
         try:
             fd = self.register(sock)
         except OSError as exc:
@@ -264,7 +287,7 @@ class SocketHost:
     def sock_recv(self, fd: int, iovs: int, iovs_len: int, riflags: int, len_ptr: int, oflags_ptr: int) -> int:
         if (iovs | len_ptr) & 3 or oflags_ptr & 1:
             return _ADDRNOTAVAIL
-        if riflags & ~3 or iovs_len > abi.IOV_MAX:
+        if riflags & ~3 or iovs_len > _IOV_MAX:
             return _INVAL
         memory = self.memory
         size = memory.size
@@ -283,11 +306,19 @@ class SocketHost:
                 return self.not_a_socket(fd)
             view = memory.view
             try:
-                if sock.stream:
-                    received = sock.recv_into(view[buf : buf + length], length, flags)
-                else:
+                if not sock.stream:
                     received, _, msg_flags, _ = sock.recvmsg_into([view[buf : buf + length]], 0, flags)
                     oflags = abi.ROFLAGS_DATA_TRUNCATED if msg_flags & _MSG_TRUNC else 0
+                elif sock.ahead_end > sock.ahead_pos and not flags:
+                    # The common case of a byte-at-a-time reader, inlined.
+                    position = sock.ahead_pos
+                    received = min(length, sock.ahead_end - position)
+                    view[buf : buf + received] = sock.ahead[position : position + received]  # type: ignore[index]
+                    sock.ahead_pos = position + received
+                elif sock.ahead_end > sock.ahead_pos or (0 < length < READ_AHEAD_BELOW and not flags):
+                    received = _recv_ahead(sock, view, [(buf, length)], flags)
+                else:
+                    received = sock.recv_into(view[buf : buf + length], length, flags)
             except OSError as exc:
                 return abi.errno_from_os(exc.errno)
         else:
@@ -298,11 +329,14 @@ class SocketHost:
                 return self.not_a_socket(fd)
             view = memory.view
             try:
-                received, _, msg_flags, _ = sock.recvmsg_into([view[b : b + n] for b, n in ranges], 0, flags)
+                if sock.stream and sock.ahead_end > sock.ahead_pos:
+                    received = _recv_ahead(sock, view, ranges, flags)
+                else:
+                    received, _, msg_flags, _ = sock.recvmsg_into([view[b : b + n] for b, n in ranges], 0, flags)
+                    if not sock.stream and msg_flags & _MSG_TRUNC:
+                        oflags = abi.ROFLAGS_DATA_TRUNCATED
             except OSError as exc:
                 return abi.errno_from_os(exc.errno)
-            if not sock.stream and msg_flags & _MSG_TRUNC:
-                oflags = abi.ROFLAGS_DATA_TRUNCATED
         _U32.pack_into(view, len_ptr, received)
         _U16.pack_into(view, oflags_ptr, oflags)
         return 0
@@ -310,7 +344,7 @@ class SocketHost:
     def sock_send(self, fd: int, iovs: int, iovs_len: int, siflags: int, len_ptr: int) -> int:
         if (iovs | len_ptr) & 3:
             return _ADDRNOTAVAIL
-        if siflags or iovs_len > abi.IOV_MAX:
+        if siflags or iovs_len > _IOV_MAX:
             return _INVAL  # WasmEdge defines no send flags
         memory = self.memory
         size = memory.size
@@ -415,9 +449,13 @@ class SocketHost:
             return self.not_a_socket(fd)
         view = memory.view
         try:
-            received, _, msg_flags, sender = sock.recvmsg_into(
-                [view[b : b + n] for b, n in ranges], 0, _RECV_FLAGS[riflags]
-            )
+            if sock.stream and sock.ahead_end > sock.ahead_pos:
+                received = _recv_ahead(sock, view, ranges, _RECV_FLAGS[riflags])
+                msg_flags, sender = 0, sock.getpeername()
+            else:
+                received, _, msg_flags, sender = sock.recvmsg_into(
+                    [view[b : b + n] for b, n in ranges], 0, _RECV_FLAGS[riflags]
+                )
         except OSError as exc:
             return abi.errno_from_os(exc.errno)
         if isinstance(sender, tuple) and sender:
@@ -644,7 +682,7 @@ class SocketHost:
             return abi.errno_from_gai(exc.errno)
         except UnicodeError:
             return Errno.AINONAME
-        usable = [info for info in found if self.policy.allows_host(ipaddress.ip_address(info[4][0].split("%")[0]))]
+        usable = [info for info in found if self.policy.allows_host(ipaddress.ip_address(str(info[4][0]).split("%")[0]))]
         if found and not usable:
             decision = PolicyDecision("resolve", _c_string(node) or "", None)
             self.denied.append(decision)
@@ -671,7 +709,7 @@ class SocketHost:
                 return _FAULT
             sa_data = _sa_data(family, sockaddr)
             view = memory.view
-            name = canonname.encode("idna", "replace") if canonname else b""
+            name = canonname.encode("utf-8", "replace") if canonname else b""
             if name:
                 copied = (name + b"\0")[:canon_len]
                 view[canon_ptr : canon_ptr + len(copied)] = copied
@@ -694,6 +732,38 @@ class SocketHost:
             record = ai_next
         _U32.pack_into(memory.view, res_len_ptr, len(infos))
         return 0
+
+
+def _recv_ahead(sock: GuestSocket, view: memoryview, ranges: list[tuple[int, int]], flags: int) -> int:
+    """Receive into guest buffers through the socket's read-ahead buffer.
+
+    Buffered bytes come first; only when there are none does it ask the
+    kernel, for up to READ_AHEAD bytes (blocking, timing out and failing
+    exactly as a direct recv would). MSG_PEEK leaves the bytes buffered;
+    MSG_WAITALL tops the last buffer up straight from the kernel."""
+    if sock.ahead_end == sock.ahead_pos:
+        if sock.ahead is None:
+            sock.ahead = memoryview(bytearray(READ_AHEAD))
+        sock.ahead_pos = 0
+        sock.ahead_end = sock.recv_into(sock.ahead, READ_AHEAD, flags & ~(_MSG_WAITALL | _MSG_PEEK))
+    ahead = sock.ahead
+    assert ahead is not None
+    position, received = sock.ahead_pos, 0
+    for buf, length in ranges:
+        take = min(length, sock.ahead_end - position)
+        view[buf : buf + take] = ahead[position : position + take]
+        position += take
+        received += take
+        if take < length:
+            if flags & _MSG_WAITALL and not flags & _MSG_PEEK:
+                try:
+                    received += sock.recv_into(view[buf + take : buf + length], length - take, _MSG_WAITALL)
+                except OSError:
+                    pass  # the bytes already copied are the answer
+            break
+    if not flags & _MSG_PEEK:
+        sock.ahead_pos = position
+    return received
 
 
 def _option_to_guest(name: int, value: bytes) -> bytes:
