@@ -74,7 +74,7 @@ def apply(request: ApplyRequest, progress: Progress = lambda line: None) -> Appl
     from wasiport import vcs
     from wasiport.plan import Root, plan_port
 
-    env = dict(os.environ if request.env is None else request.env)
+    env = toolchain_env(request, dict(os.environ if request.env is None else request.env), progress)
     profile = request.profile
     pack_dir = request.rules_directory or rules_dir()
 
@@ -177,6 +177,24 @@ def apply(request: ApplyRequest, progress: Progress = lambda line: None) -> Appl
     if request.run_args is not None:
         outcome.run_exit_code = _run_module(request, outcome, result, progress)
     return outcome
+
+
+def toolchain_env(request: ApplyRequest, env: dict[str, str], progress: Progress) -> dict[str, str]:
+    """One toolchain's cargo for everything: `cargo metadata` in locate and the patch check
+    must be the cargo that builds, or a newer cargo writes a Cargo.lock the older one cannot
+    read. Without a wasm-capable toolchain, --no-build and --dry-run still work with the
+    cargo on PATH."""
+    from wasiport import build as builds
+
+    cwd = request.manifest_path.parent if request.manifest_path else Path.cwd()
+    try:
+        toolchain = builds.find_toolchain(request.toolchain, env, cwd=cwd.resolve())
+    except UserError:
+        if request.build and not request.dry_run:
+            raise
+        return env
+    progress(f"toolchain: {toolchain.describe()}")
+    return toolchain.env(env)
 
 
 # -- planning helpers -----------------------------------------------------------------------
@@ -331,7 +349,6 @@ def _build_and_verify(request: ApplyRequest, crate, plan, result: PortResult, ou
     from wasiport.build import edits_with_rules, map_diagnostics
 
     toolchain = builds.find_toolchain(request.toolchain, env, cwd=crate.root)
-    progress(f"toolchain: {toolchain.describe()}")
     if crate.consumer_manifest is not None:
         manifest = crate.consumer_manifest
         subject = f"consumer {manifest.parent.name}"

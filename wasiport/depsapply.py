@@ -27,6 +27,7 @@ from wasiport.apply import (
     _plan_consumer,
     _restore,
     commit_message,
+    toolchain_env,
 )
 from wasiport.errors import UserError
 from wasiport.model import PortResult, StageResult
@@ -55,7 +56,7 @@ def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) ->
     from wasiport.plan import Root, plan_port
     from wasiport.scan import scan_crate
 
-    env = dict(os.environ if request.env is None else request.env)
+    env = toolchain_env(request, dict(os.environ if request.env is None else request.env), progress)
     profile = request.profile
     consumer = (request.manifest_path or Path("Cargo.toml")).resolve()
     if consumer.is_dir():
