@@ -744,8 +744,10 @@ def _recv_ahead(sock: GuestSocket, view: memoryview, ranges: list[tuple[int, int
     if sock.ahead_end == sock.ahead_pos:
         if sock.ahead is None:
             sock.ahead = memoryview(bytearray(READ_AHEAD))
-        sock.ahead_pos = 0
-        sock.ahead_end = sock.recv_into(sock.ahead, READ_AHEAD, flags & ~(_MSG_WAITALL | _MSG_PEEK))
+        # Both fields change only after the kernel answered: a recv that times out or fails
+        # must leave the buffer empty, not make its old bytes readable again.
+        filled = sock.recv_into(sock.ahead, READ_AHEAD, flags & ~(_MSG_WAITALL | _MSG_PEEK))
+        sock.ahead_pos, sock.ahead_end = 0, filled
     ahead = sock.ahead
     assert ahead is not None
     position, received = sock.ahead_pos, 0
