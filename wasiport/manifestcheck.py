@@ -17,7 +17,9 @@ RULE_ID = "wasmedge/dependency"
 _DEPENDENCY_TABLE = "dependencies"  # dev- and build-dependencies never reach the wasm build
 
 
-def check_manifest(path: Path, display: str, profile: Profile) -> tuple[list[Finding], list[Problem]]:
+def check_manifest(path: Path, display: str, profile: Profile, deps_data=None) -> tuple[list[Finding], list[Problem]]:
+    """`deps_data`: a zero-argument callable returning `load_deps_data(profile=profile)`,
+    for callers that check many manifests and read the data once (scan.py)."""
     from wasiport.deps import Remedy, load_deps_data
     from wasiport.manifest import target_applies_to_wasm
 
@@ -29,7 +31,7 @@ def check_manifest(path: Path, display: str, profile: Profile) -> tuple[list[Fin
     except tomllib.TOMLDecodeError as err:
         line, col = _position(str(err))
         return [], [Problem("wasiport/manifest-parse-error", f"malformed TOML: {err}", display, line, col)]
-    data = load_deps_data(profile=profile)
+    data = deps_data() if deps_data is not None else load_deps_data(profile=profile)
     findings: list[Finding] = []
     for table_key, dependencies in _dependency_tables(document):
         if table_key is not None and target_applies_to_wasm(table_key, profile.targets) is False:

@@ -14,11 +14,8 @@ Conventions shared by all formats (docs/json-schema.md spells them out):
 from __future__ import annotations
 
 import bisect
-import hashlib
-import json
 import re
 import unicodedata
-import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -467,6 +464,8 @@ def render_json(findings: Sequence[Finding], problems: Sequence[Problem]) -> str
             "fixable": summary.fixable,
         },
     }
+    import json  # imported where used: a text report (the pre-commit hook's) never needs it
+
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -559,6 +558,8 @@ def render_sarif(
         }
     ]
     log = {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
+    import json
+
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -626,6 +627,8 @@ def _normalise_root(root_uri: str | None) -> str | None:
 
 def _artifact_location(path: str, root: str | None) -> dict[str, object]:
     """A repo-relative URI under %SRCROOT% where possible, an absolute file URI otherwise."""
+    import urllib.parse  # SARIF only: kept off the text report's import path
+
     relative = path.removeprefix("./")
     if relative.startswith("/"):
         root_path = _file_uri_path(root)
@@ -637,6 +640,8 @@ def _artifact_location(path: str, root: str | None) -> dict[str, object]:
 
 
 def _file_uri_path(root: str | None) -> str | None:
+    import urllib.parse
+
     if root is None or not root.startswith("file:"):
         return None
     return urllib.parse.unquote(urllib.parse.urlparse(root).path)
@@ -762,6 +767,8 @@ class _Fingerprints:
         return "\n".join(source.text(source.lines[n - 1]) for n in range(first, last + 1))
 
     def _next(self, rule_id: str, path: str, context: str) -> str:
+        import hashlib  # SARIF fingerprints only
+
         normalised = " ".join(context.split())
         digest = hashlib.sha256("\0".join((rule_id, path, normalised)).encode("utf-8")).hexdigest()[:16]
         self._seen[digest] += 1

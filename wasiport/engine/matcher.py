@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from wasiport.engine import transforms
-from wasiport.engine.rules import Rule, validate_lazily_compiled
+from wasiport.engine.rules import Rule, rule_error, validate_lazily_compiled
 from wasiport.model import Finding, Fix, PortStatus, Profile, Severity
 from wasiport.rust import syntax
 from wasiport.rust.cfg import WASI, Target
@@ -59,7 +58,10 @@ class ScanContext:
 class _View:
     """A tree to match: the file itself, or a re-parsed macro body inside it."""
 
-    def __init__(self, source: SourceFile, root, data: bytes, delta: int, resolver: Resolver, parent: "_View | None", anchor, crate_index=None, target: Target = WASI) -> None:
+    def __init__(
+        self, source: SourceFile, root, data: bytes, delta: int, resolver: Resolver, parent: "_View | None", anchor, crate_index=None, target: Target = WASI, prepared=None
+    ) -> None:
+        self.prepared = prepared  # the combined query's results for this tree, when it ran
         self.crate_index = crate_index  # callable returning the crate's Declarations, or None
         self.target = target
         self.source = source
@@ -70,6 +72,7 @@ class _View:
         self.parent = parent
         self.anchor = anchor  # the macro_invocation node in the parent view
         self._oracle: TypeOracle | None = None
+        self._cfg = syntax.CfgCache(data, target)  # node_cfg, memoised per ancestor
 
     @property
     def oracle(self) -> TypeOracle:
@@ -81,7 +84,7 @@ class _View:
         return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
     def cfg(self, node):
-        value = syntax.node_cfg(node, self.data, self.target)
+        value = self._cfg(node)
         if value is False or self.parent is None:
             return value
         outer = self.parent.cfg(self.anchor)
@@ -93,8 +96,8 @@ class _View:
 class _NestedResolver(Resolver):
     """Scopes of a macro body, falling back to the scopes around the macro call."""
 
-    def __init__(self, root, data: bytes, outer: Resolver, anchor) -> None:
-        super().__init__(root, data, target=outer.target)
+    def __init__(self, root, data: bytes, outer: Resolver, anchor, nodes: list | None = None) -> None:
+        super().__init__(root, data, target=outer.target, nodes=nodes)
         self.outer = outer
         self.anchor = anchor
 
@@ -107,7 +110,13 @@ class _NestedOracle(TypeOracle):
     """Types in a view; in a macro body, names declared around the macro come from the outer view."""
 
     def __init__(self, view: _View) -> None:
-        super().__init__(view.root, view.data, view.resolver, crate_index=self._outer_declarations if view.parent else view.crate_index)
+        super().__init__(
+            view.root,
+            view.data,
+            view.resolver,
+            crate_index=self._outer_declarations if view.parent else view.crate_index,
+            nodes=view.prepared.index if view.prepared is not None else None,
+        )
         self.view = view
 
     def _outer_declarations(self):
@@ -134,16 +143,136 @@ class _NestedOracle(TypeOracle):
 
 def scan_tree(source: SourceFile, rules: list[Rule], context: ScanContext) -> list[Finding]:
     data = source.data
-    root = source.root
-    resolver = Resolver(root, data, target=context.target)
-    view = _View(source, root, data, 0, resolver, None, None, crate_index=context.crate_index, target=context.target)
-    mentions_std_net = _mentions_std_net(resolver, data)
     active = [r for r in rules if _keywords_present(r, data)]
+    if not active:
+        return []  # what matching nothing gives (the scopes are only needed to match)
+    root = source.root
+    combined = _combined_for(rules, active)
+    prepared = combined.run(root) if combined is not None else None
+    resolver = Resolver(root, data, target=context.target, nodes=prepared.collect if prepared else None)
+    view = _View(source, root, data, 0, resolver, None, None, crate_index=context.crate_index, target=context.target, prepared=prepared)
+    mentions_std_net = _mentions_std_net(resolver, data)
     findings: list[Finding] = []
-    if active:
-        _match_view(view, active, context, mentions_std_net, findings, depth=0)
+    _match_view(view, active, context, mentions_std_net, findings, depth=0, combined=combined)
     findings = _dedupe(findings)
     return _apply_suppressions(findings, source)
+
+
+# -- one query per tree ------------------------------------------------------------------
+
+class _Prepared:
+    """What one run of the combined query found in a tree."""
+
+    def __init__(self) -> None:
+        self.collect: list = []  # use declarations and items, for the Resolver
+        self.index: list = []  # struct/enum/fn items, for the TypeOracle
+        self.macros: list = []  # macro invocations
+        self.rule_matches: dict[int, list[dict]] = {}  # rule position -> captures of each match
+
+
+class _Combined:
+    """The engine's own patterns and the rules' queries compiled as one tree-sitter query.
+
+    Every query over a tree walks all of it; with a query per rule plus the scope,
+    declaration and macro look-ups that was ~20 walks per file and the largest cost
+    of a scan. One walk gives the same matches: each rule's matches come out in the
+    order its own query would give them (matches are ordered by position, per
+    pattern), and each rule's patterns are told apart by where they start in the
+    query text."""
+
+    def __init__(self, rules: list[Rule]) -> None:
+        import tree_sitter
+
+        from wasiport.rust.source import language
+
+        self.rules = rules
+        parts = [syntax.COLLECT_PATTERN, syntax.INDEX_PATTERN, syntax.MACRO_PATTERN] + [r.query_text for r in rules]
+        text = ""
+        bounds: list[tuple[int, int]] = []
+        for part in parts:
+            start = len(text.encode())
+            text += part + "\n"
+            bounds.append((start, len(text.encode())))
+        self.query = tree_sitter.Query(language(), text)  # raises when a rule's query is bad
+        self.owner: list[int] = []  # pattern -> part
+        for pattern in range(self.query.pattern_count):
+            start, end = self.query.start_byte_for_pattern(pattern), self.query.end_byte_for_pattern(pattern)
+            owners = [i for i, (lo, hi) in enumerate(bounds) if lo <= start and end <= hi]
+            if len(owners) != 1:
+                raise ValueError("a pattern spans two parts")
+            self.owner.append(owners[0])
+        if set(self.owner) != set(range(len(parts))):
+            raise ValueError("a part has no pattern")
+        self.captures: list[set[str]] = [set() for _ in parts]
+        for pattern, part in enumerate(self.owner):
+            for index in range(self.query.capture_count):
+                try:
+                    self.query.capture_quantifier(pattern, index)
+                except SystemError:  # py-tree-sitter reports "not in this pattern" this way
+                    continue
+                self.captures[part].add(self.query.capture_name(index))
+        # Rules are told apart by id and query: the cache below may serve another pack's
+        # Rule objects with the same queries (the positions are the same).
+        self.position = {(rule.id, rule.query_text): i for i, rule in enumerate(rules)}
+        self._validated: dict[int, Rule] = {}  # id -> the rule object checked (kept alive)
+
+    def run(self, root) -> _Prepared:
+        import tree_sitter
+
+        prepared = _Prepared()
+        owner = self.owner
+        for pattern, captures in tree_sitter.QueryCursor(self.query).matches(root):
+            part = owner[pattern]
+            if part >= 3:
+                prepared.rule_matches.setdefault(part - 3, []).append(captures)
+            else:
+                target = (prepared.collect, prepared.index, prepared.macros)[part]
+                for found in captures.values():
+                    target.extend(found)
+        for nodes in (prepared.collect, prepared.index, prepared.macros):
+            nodes.sort(key=lambda n: (n.start_byte, -n.end_byte))  # as syntax.captured returns them
+        return prepared
+
+    def matches(self, rule: Rule, prepared: _Prepared) -> list[dict]:
+        """The rule's matches, after the checks `validate_lazily_compiled` makes."""
+        position = self.position[(rule.id, rule.query_text)]
+        if self._validated.get(id(rule)) is not rule:
+            captures = self.captures[position + 3]
+            for capture, _ in rule.where:
+                if capture not in captures:
+                    raise rule_error(rule, f"`where.{capture}`: the query has no capture @{capture}")
+            if rule.report is not None and rule.report not in captures:
+                raise rule_error(rule, f"`report` names capture @{rule.report}, which the query does not define")
+            self._validated[id(rule)] = rule
+        return prepared.rule_matches.get(position, [])
+
+
+_COMBINED: dict[tuple, "_Combined | None"] = {}
+_FULL: list = []  # the rule list whose combined query serves every file (see prepare_for_many)
+
+
+def prepare_for_many(rules: list[Rule]) -> None:
+    """Before scanning many files: compile one combined query for all the rules.
+
+    Files differ in which rules their keywords make active (150 combinations in
+    Debian's crates); compiling a query per combination would cost more than it
+    saves, so every file runs the full one and only its active rules' matches are
+    evaluated. Called before the worker processes fork, so they inherit it."""
+    _FULL[:] = [rules]
+    _combined_for(rules, rules)
+
+
+def _combined_for(rules: list[Rule], active: list[Rule]) -> "_Combined | None":
+    """The combined query for this file, or None when the rules do not compile together
+    (then each rule's own query runs, and reports its error as before)."""
+    chosen = _FULL[0] if _FULL and _FULL[0] is rules else active
+    key = tuple((r.id, r.query_text) for r in chosen)
+    if key not in _COMBINED:
+        try:
+            _COMBINED[key] = _Combined(chosen)
+        except Exception:  # a query that does not compile: QueryError, or our own checks
+            _COMBINED[key] = None
+    return _COMBINED[key]
 
 
 def _keywords_present(rule: Rule, data: bytes) -> bool:
@@ -160,42 +289,50 @@ def _mentions_std_net(resolver: Resolver, data: bytes) -> bool:
     return False
 
 
-def _match_view(view: _View, rules: list[Rule], context: ScanContext, mentions_std_net: bool, findings: list[Finding], depth: int) -> None:
+def _match_view(
+    view: _View, rules: list[Rule], context: ScanContext, mentions_std_net: bool, findings: list[Finding], depth: int, combined: "_Combined | None" = None
+) -> None:
     import tree_sitter
 
     for rule in rules:
-        query = validate_lazily_compiled(rule)
-        cursor = tree_sitter.QueryCursor(query)
-        for _pattern, captures in cursor.matches(view.root):
+        if combined is not None and view.prepared is not None:
+            matches = combined.matches(rule, view.prepared)
+        else:
+            query = validate_lazily_compiled(rule)
+            matches = [captures for _pattern, captures in tree_sitter.QueryCursor(query).matches(view.root)]
+        for captures in matches:
             finding = _evaluate(rule, captures, view, context, mentions_std_net)
             if finding is not None:
                 findings.append(finding)
     if depth < _MAX_MACRO_DEPTH:
         keywords = {k.encode() for r in rules for k in r.keywords} | {b"net", b"TcpStream", b"TcpListener", b"UdpSocket"}
-        for macro, body in _macro_bodies(view.root, view.data, keywords):
-            nested = _reparse_macro(view, macro, body)
+        macros = view.prepared.macros if view.prepared is not None else None
+        for macro, body in _macro_bodies(view.root, view.data, keywords, macros):
+            nested = _reparse_macro(view, macro, body, combined)
             if nested is not None:
-                _match_view(nested, rules, context, mentions_std_net, findings, depth + 1)
+                _match_view(nested, rules, context, mentions_std_net, findings, depth + 1, combined)
 
 
-def _macro_bodies(root, data: bytes, keywords: set[bytes]):
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.type == "macro_invocation":
-            trees = [c for c in node.children if c.type == "token_tree"]
-            if trees:
-                body = trees[-1]
-                text = data[body.start_byte : body.end_byte]
-                if any(k in text for k in keywords):
-                    yield node, body
-            continue
-        if node.type in ("line_comment", "block_comment", "string_literal", "raw_string_literal"):
-            continue
-        stack.extend(node.named_children)
+# Macro invocations never nest in the tree (an inner one is part of the outer token
+# tree) nor occur in comments or strings, so this finds the ones a walk would.
+_MACRO_QUERY = syntax.LazyQuery(syntax.MACRO_PATTERN)
 
 
-def _reparse_macro(view: _View, macro, body) -> _View | None:
+def _macro_bodies(root, data: bytes, keywords: set[bytes], macros: list | None = None):
+    """Macro invocations whose body mentions a keyword, in the order of a depth-first
+    walk that visits children last to first (see syntax.walk_order)."""
+    if not any(k in data for k in keywords):
+        return
+    for node in syntax.walk_order(macros if macros is not None else syntax.captured(_MACRO_QUERY, root)):
+        trees = [c for c in node.children if c.type == "token_tree"]
+        if trees:
+            body = trees[-1]
+            start, end = body.start_byte, body.end_byte
+            if any(data.find(k, start, end) >= 0 for k in keywords):
+                yield node, body
+
+
+def _reparse_macro(view: _View, macro, body, combined: "_Combined | None" = None) -> _View | None:
     # The token tree's content without its delimiters: `(...)`, `[...]` or `{...}`.
     content_start = body.start_byte + 1
     content = view.data[content_start : body.end_byte - 1]
@@ -204,8 +341,9 @@ def _reparse_macro(view: _View, macro, body) -> _View | None:
         tree = parse_bytes(wrapped)
         if not tree.root_node.has_error:
             delta = view.delta + content_start - len(prefix.encode())
-            resolver = _NestedResolver(tree.root_node, wrapped, view.resolver, macro)
-            return _View(view.source, tree.root_node, wrapped, delta, resolver, view, macro, target=view.target)
+            prepared = combined.run(tree.root_node) if combined is not None else None
+            resolver = _NestedResolver(tree.root_node, wrapped, view.resolver, macro, nodes=prepared.collect if prepared else None)
+            return _View(view.source, tree.root_node, wrapped, delta, resolver, view, macro, target=view.target, prepared=prepared)
     return None
 
 
@@ -219,10 +357,34 @@ class _Bindings:
     switch: list = field(default_factory=list)
 
 
+def _first_constraint(rule: Rule) -> tuple | None:
+    """(capture, paths) when the first constraint `_evaluate` checks is `resolves-to`."""
+    entry = _FIRST.get(id(rule))
+    if entry is None or entry[0] is not rule:
+        first = None
+        if rule.where and rule.where[0][1] and rule.where[0][1][0][0] == "resolves-to":
+            first = (rule.where[0][0], rule.where[0][1][0][1])
+        entry = _FIRST[id(rule)] = (rule, first)
+    return entry[1]
+
+
+_FIRST: dict[int, tuple] = {}
+
+
 def _evaluate(rule: Rule, captures: dict, view: _View, context: ScanContext, mentions_std_net: bool) -> Finding | None:
     names = list(captures)
     if not names:
         return None
+    # Most candidates of a `resolves-to` rule (every path, every call) fail that check;
+    # making it first spares them the cfg and attribute walks up the tree. The full
+    # sequence below still runs for the rest, so the outcome is the same.
+    first = _first_constraint(rule)
+    if first is not None:
+        nodes = captures.get(first[0])
+        if nodes:
+            full = view.resolver.resolve_node(nodes[0])
+            if full is None or "::".join(normalize(full)) not in first[1]:
+                return None
     report_name = rule.report or ("site" if "site" in captures else names[0])
     report_nodes = captures.get(report_name) or []
     if not report_nodes:
@@ -365,6 +527,8 @@ def _fix(rule: Rule, site, view: _View, context: ScanContext, bindings: _Binding
         return None
     edits: tuple = ()
     if rule.transform and view.parent is None:  # no edits inside macro bodies
+        from wasiport.engine import transforms  # only files with findings need it
+
         ctx = transforms.FileContext(
             path=view.source.path,
             data=view.data,

@@ -278,6 +278,11 @@ def query_captures(query_text: str, path: Path | str, rule_id: str) -> set[str]:
     return set(capture_names(compile_query_or_error(query_text, Path(path), rule_id)))
 
 
+def rule_error(rule: Rule, problem: str) -> RuleError:
+    """The error `validate_lazily_compiled` raises for this rule."""
+    return _fail(Path(rule.source_file), rule.short_id, problem)
+
+
 def validate_lazily_compiled(rule: Rule):
     """Compile a rule's query at first use and run the checks that need its captures."""
     query = compile_query_or_error(rule.query_text, Path(rule.source_file), rule.short_id)

@@ -115,6 +115,12 @@ def flatten_use_tree(node, data: bytes, prefix: Path, declaration) -> list[UseIt
     return []
 
 
+# Use declarations and items cannot occur inside token trees, comments or strings,
+# which the old walk skipped, so the query finds the same nodes.
+_COLLECT_QUERY = syntax.LazyQuery(syntax.COLLECT_PATTERN)
+assert set(syntax.COLLECT_KINDS) == {"use_declaration", *ITEM_KINDS}
+
+
 def use_items(declaration, data: bytes) -> list[UseItem]:
     argument = declaration.child_by_field_name("argument")
     if argument is None:
@@ -125,12 +131,13 @@ def use_items(declaration, data: bytes) -> list[UseItem]:
 class Resolver:
     """Scopes of one file (or of a re-parsed macro body, given its outer resolver)."""
 
-    def __init__(self, root, data: bytes, *, respect_cfg: bool = True, target: cfgmod.Target = cfgmod.WASI) -> None:
+    def __init__(self, root, data: bytes, *, respect_cfg: bool = True, target: cfgmod.Target = cfgmod.WASI, nodes: list | None = None) -> None:
+        """`nodes`: what `syntax.captured(_COLLECT_QUERY, root)` gives, when the caller already has it."""
         self.data = data
         self.scopes: dict[int, Scope] = {}
         self.respect_cfg = respect_cfg
         self.target = target
-        self._collect(root)
+        self._collect(root, nodes)
 
     def _scope_for(self, node) -> Scope:
         key = node.id
@@ -139,14 +146,18 @@ class Resolver:
             scope = self.scopes[key] = Scope(node)
         return scope
 
-    def _collect(self, root) -> None:
+    def _collect(self, root, nodes: list | None = None) -> None:
+        # tree-sitter finds the use declarations and items (a walk in Python over
+        # every node cost more than parsing). They are then handled in the order
+        # of a depth-first walk that visits children last to first (what this
+        # method did before), so that when two `use`s of one scope bind the same
+        # name (under unknown cfgs) the same one wins.
         self._scope_for(root)
-        stack = [root]
-        while stack:
-            node = stack.pop()
+        cfg = syntax.CfgCache(self.data, self.target) if self.respect_cfg else None
+        for node in syntax.walk_order(nodes if nodes is not None else syntax.captured(_COLLECT_QUERY, root)):
             kind = node.type
             if kind == "use_declaration":
-                if self.respect_cfg and syntax.node_cfg(node, self.data, self.target) is False:
+                if cfg is not None and cfg(node) is False:
                     continue
                 scope = self._scope_for(self.enclosing_scope_node(node))
                 for item in use_items(node, self.data):
@@ -156,13 +167,11 @@ class Resolver:
                     else:
                         scope.names[item.name] = normalize(item.path)
                 continue
-            if kind in ITEM_KINDS and node.parent is not None and node.parent.type in syntax.SCOPE_NODES:
+            parent = node.parent
+            if parent is not None and parent.type in syntax.SCOPE_NODES:
                 name = node.child_by_field_name(ITEM_KINDS[kind])
                 if name is not None:
-                    self._scope_for(node.parent).items.add(self.data[name.start_byte : name.end_byte].decode("utf-8", "replace"))
-            if kind in ("token_tree", "line_comment", "block_comment", "string_literal", "raw_string_literal"):
-                continue
-            stack.extend(node.named_children)
+                    self._scope_for(parent).items.add(self.data[name.start_byte : name.end_byte].decode("utf-8", "replace"))
 
     @staticmethod
     def enclosing_scope_node(node):

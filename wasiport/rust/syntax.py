@@ -32,7 +32,10 @@ def outer_attributes(node) -> Iterator:
 
 def inner_attributes(scope) -> Iterator:
     """`#![...]` items at the top of a file, module body or block."""
-    for child in scope.named_children:
+    # Child by child: `named_children` would build the list of every item of a
+    # large file just to look at the first few.
+    for index in range(scope.named_child_count):
+        child = scope.named_child(index)
         if child.type == "inner_attribute_item":
             yield child
         elif child.type not in ("line_comment", "block_comment"):
@@ -72,6 +75,117 @@ def node_cfg(node, data: bytes, target: cfgmod.Target = cfgmod.WASI) -> cfgmod.T
                 result = None
         current = current.parent
     return result
+
+
+def _predicate_value(predicate: str, target: cfgmod.Target) -> cfgmod.Tri:
+    try:
+        return cfgmod.evaluate(predicate, target)
+    except cfgmod.CfgSyntaxError:
+        return None
+
+
+class CfgCache:
+    """`node_cfg` for many nodes of one tree, each ancestor's own cfg computed once.
+
+    `node_cfg` walks every ancestor of a node and, for scope nodes, scans
+    their first children for inner attributes; the matcher asks it for every
+    candidate, so for a large file the same ancestors were evaluated over and
+    over. Same answers as `node_cfg`, in the same evaluation order (a node's
+    own predicates before its ancestors', stopping at the first False)."""
+
+    def __init__(self, data: bytes, target: cfgmod.Target = cfgmod.WASI) -> None:
+        self.data = data
+        self.target = target
+        # Without the word `cfg` there is no cfg attribute: everything is compiled.
+        self.trivial = b"cfg" not in data
+        self._chain: dict[int, cfgmod.Tri] = {}  # node id -> cfg of the node and all its ancestors
+        self._predicates: dict[str, cfgmod.Tri] = {}
+
+    def _own(self, node) -> cfgmod.Tri:
+        result: cfgmod.Tri = True
+        for predicate in cfg_predicates(node, self.data):
+            value = self._predicates.get(predicate, _MISSING)
+            if value is _MISSING:
+                value = self._predicates[predicate] = _predicate_value(predicate, self.target)
+            if value is False:
+                return False
+            if value is None:
+                result = None
+        return result
+
+    def __call__(self, node) -> cfgmod.Tri:
+        if self.trivial:
+            return True
+        chain = self._chain
+        pending: list[tuple[int, cfgmod.Tri]] = []
+        current = node
+        value: cfgmod.Tri = True  # above the root
+        while current is not None:
+            key = current.id
+            if key in chain:
+                value = chain[key]
+                break
+            own = self._own(current)
+            if own is False:
+                chain[key] = value = False
+                break
+            pending.append((key, own))
+            current = current.parent
+        for key, own in reversed(pending):
+            if value is not False and (own is None or value is None):
+                value = None
+            chain[key] = value
+        return value
+
+
+_MISSING = object()
+
+
+# The engine's own look-ups, one capture each (also parts of matcher's combined query).
+COLLECT_KINDS = (
+    "use_declaration", "struct_item", "enum_item", "union_item", "type_item", "trait_item", "function_item",
+    "mod_item", "const_item", "static_item", "macro_definition",
+)
+COLLECT_PATTERN = "[" + " ".join(f"({kind})" for kind in COLLECT_KINDS) + "] @__collect"
+INDEX_PATTERN = "[(struct_item) (enum_item) (function_item)] @__index"
+MACRO_PATTERN = "(macro_invocation) @__macro"
+
+
+class LazyQuery:
+    """A tree-sitter query compiled at first use (importing this module stays cheap)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._query = None
+
+    def get(self):
+        if self._query is None:
+            import tree_sitter
+
+            from wasiport.rust.source import language
+
+            self._query = tree_sitter.Query(language(), self.text)
+        return self._query
+
+
+def captured(query: LazyQuery, root) -> list:
+    """Every node any capture of `query` matches under `root`, in document order."""
+    import tree_sitter
+
+    nodes = [node for _pattern, captures in tree_sitter.QueryCursor(query.get()).matches(root) for found in captures.values() for node in found]
+    nodes.sort(key=lambda n: (n.start_byte, -n.end_byte))
+    return nodes
+
+
+def walk_order(nodes: list) -> list:
+    """`nodes` (of one tree) in the order of `stack = [root]; node = stack.pop();
+    stack.extend(node.named_children)`: depth first, children last to first.
+
+    That order is reverse post-order: ancestors before descendants, and of two
+    disjoint nodes the later one first. Sorting on (-end, start) gives it; a
+    node and a descendant with the same range keep their document order
+    (ancestor first) because the sort is stable."""
+    return sorted(nodes, key=lambda n: (-n.end_byte, n.start_byte))
 
 
 def ancestors(node) -> Iterator:

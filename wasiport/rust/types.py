@@ -41,6 +41,8 @@ WRAPPERS = {"Box", "Arc", "Rc", "Cow"}
 # Macros that unwrap a Result, as written in real crates' code and tests.
 UNWRAPPING_MACROS = {"try", "t", "ok", "assert_ok", "unwrap", "tri"}
 _MAX_DEPTH = 40
+# Declarations never occur inside token trees, comments or strings (which a walk would skip).
+_INDEX_QUERY = syntax.LazyQuery(syntax.INDEX_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,9 @@ class Verdict:
 
 
 class TypeOracle:
-    def __init__(self, root, data: bytes, resolver: Resolver, crate_index: "Callable[[], Declarations | None] | None" = None) -> None:
+    def __init__(
+        self, root, data: bytes, resolver: Resolver, crate_index: "Callable[[], Declarations | None] | None" = None, nodes: list | None = None
+    ) -> None:
         self.data = data
         self.resolver = resolver
         # Declarations of the rest of the crate, loaded only when a lookup misses in this file.
@@ -62,7 +66,7 @@ class TypeOracle:
         self.enums: dict[str, dict[str, list[object]]] = {}
         # return types the crate declares: impl type name (None for free fns) -> fn name -> type node
         self.functions: dict[str | None, dict[str, object]] = {}
-        self._index(root)
+        self._index(root, nodes)
 
     @property
     def crate_index(self) -> "Declarations | None":
@@ -72,10 +76,11 @@ class TypeOracle:
         return self._crate_index
 
     # -- declarations ----------------------------------------------------
-    def _index(self, root) -> None:
-        stack = [root]
-        while stack:
-            node = stack.pop()
+    def _index(self, root, nodes: list | None = None) -> None:
+        # tree-sitter finds the declarations; they are handled in the order of the
+        # depth-first walk this method used to do (later declarations of a name
+        # overwrite earlier ones; see syntax.walk_order).
+        for node in syntax.walk_order(nodes if nodes is not None else syntax.captured(_INDEX_QUERY, root)):
             if node.type == "struct_item":
                 name = node.child_by_field_name("name")
                 body = node.child_by_field_name("body")
@@ -114,9 +119,6 @@ class TypeOracle:
                 if name is not None and returns is not None:
                     owner = _impl_type_name(node, self.data)
                     self.functions.setdefault(owner, {})[self._text(name)] = returns
-            if node.type in ("token_tree", "line_comment", "block_comment", "string_literal"):
-                continue
-            stack.extend(node.named_children)
 
     def _declared_return(self, owner: str | None, name: str) -> Ty | None:
         """The return type of a fn the crate declares, when the name is unambiguous."""
@@ -138,7 +140,7 @@ class TypeOracle:
             node = self.structs[struct].get(field)
             return self.type_of_type_node(node) if node is not None else None
         if self.crate_index is not None:
-            return self.crate_index.structs.get(struct, {}).get(field)
+            return self.crate_index.struct_fields(struct).get(field)
         return None
 
     def declarations(self) -> "Declarations":
@@ -338,7 +340,7 @@ class TypeOracle:
     def _is_free_fn(self, name: str) -> bool:
         if name in self.functions.get(None, {}):
             return True
-        return self.crate_index is not None and name in self.crate_index.functions.get(None, {})
+        return self.crate_index is not None and self.crate_index.has_free_fn(name)
 
     def _return_type(self, type_node, self_ty: Ty | None, depth: int) -> Ty | None:
         if type_node is None:
@@ -538,7 +540,7 @@ class TypeOracle:
         if enum_name in self.enums:
             return [self.type_of_type_node(t) for t in self.enums[enum_name].get(variant, [])]
         if self.crate_index is not None:
-            return list(self.crate_index.enums.get(enum_name, {}).get(variant, []))
+            return list(self.crate_index.enum_variants(enum_name).get(variant, []))
         return []
 
     # -- the question the rules ask ---------------------------------------------
@@ -644,6 +646,16 @@ class Declarations:
                     target[name] = None
                 else:
                     target.setdefault(name, value)
+
+    # Lookups, shared with crateindex.LazyDeclarations (a value may be None: ambiguous).
+    def struct_fields(self, name: str):
+        return self.structs.get(name, {})
+
+    def enum_variants(self, name: str):
+        return self.enums.get(name, {})
+
+    def has_free_fn(self, name: str) -> bool:
+        return name in self.functions.get(None, {})
 
     def function_return(self, owner: str | None, name: str) -> Ty | None:
         if owner is not None:
