@@ -137,3 +137,24 @@ def test_apply_deps_rolls_everything_back_when_the_build_fails(project):
     assert (app / "Cargo.toml").read_bytes() == manifest
     assert git(app, "rev-parse", "HEAD") == head
     assert (app / "netutil" / "src" / "lib.rs").read_text() == NETUTIL
+
+
+def test_apply_deps_on_a_virtual_workspace_ports_what_it_can_and_reports_the_rest(registry, tmp_path):
+    """Two members (a ureq client with tokio, a tiny_http server with a path library): the
+    sockets of every crate are ported, tokio substituted, threads left as manual work."""
+    if not Path("/usr/share/cargo/registry/tiny_http-0.12.0").is_dir():
+        pytest.skip("Debian's tiny_http and ureq sources are not installed (.ci/run installs them)")
+    import shutil
+
+    workspace = tmp_path / "ws"
+    shutil.copytree(REPO / "tests" / "fixtures" / "deps" / "projects" / "workspace", workspace)
+    git_repo(workspace, "workspace")
+    env = ci_like_env(registry, tmp_path)
+    done = wasiport(env, "apply", "--deps", "--manifest-path", str(workspace / "Cargo.toml"), "--substitution", "rename", "--format", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    actions = {p["name"]: p["action"] for p in report["packages"]}
+    assert actions["shared"] == "ported" and actions["tokio"] == "substituted"
+    assert actions["ureq"] == actions["tiny_http"] == "ported, manual work left"
+    assert all(stage["ok"] for stage in report["stages"])
+    assert "[workspace]" in (workspace / "Cargo.toml").read_text()

@@ -395,8 +395,11 @@ def _build_and_verify(request: ApplyRequest, crate, plan, result: PortResult, ou
     # library, so the library's own compiled code (its rlib) is the evidence there.
     modules = list(wasm_build.wasm_modules) if crate.consumer_manifest is not None else []
     if modules:
-        inspection = wasm.inspect_file(modules[0])
-        evidence = modules[0]
+        # A project may build several programs (a workspace's members): none may still use
+        # std's sockets, and one that links WasmEdge's is the evidence.
+        inspections = [(module, wasm.inspect_file(module)) for module in modules]
+        ranked = sorted(inspections, key=lambda pair: (pair[1].verdict is not wasm.Verdict.NOT_PORTED, pair[1].verdict is not wasm.Verdict.PORTED))
+        evidence, inspection = ranked[0]
     else:
         rlib = wasm_build.rlib_of(crate.name)
         if rlib is None:

@@ -70,13 +70,19 @@ def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) ->
     outcome = DepsOutcome(result)
     result.stages.append(StageResult("locate", True, f"{len(graph.packages)} packages for {graph.target}, {len(graph.needing_action)} need action"))
 
-    portable = [p for p in graph.needing_action if p.remedy is Remedy.PORTABLE]
+    # Crates with std::net sites get ported even when something else in them (threads) is
+    # manual work: the sockets then work, and the rest is reported, never hidden.
+    portable = [
+        p for p in graph.needing_action
+        if p.remedy is Remedy.PORTABLE or (p.remedy is Remedy.MANUAL and any(f.fix and f.fix.edits for f in p.findings))
+    ]
+    partly = {p.name for p in portable if p.remedy is Remedy.MANUAL}
     substitution_plan = deps.plan_substitutions(graph, profile)
     for message in substitution_plan.messages:
         if message.package is None or not any(p.name == message.package and p.remedy is Remedy.PORTABLE for p in portable):
             outcome.messages.append(str(message))
     for package in graph.needing_action:
-        if package.remedy is Remedy.MANUAL:
+        if package.remedy is Remedy.MANUAL and package.name not in partly:
             outcome.packages.append(PackageOutcome(package.name, package.version, "manual", package.reason))
 
     # Plan every port before writing anything: a file that does not parse stops the run here.
@@ -107,14 +113,16 @@ def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) ->
                 for path, data in plan.contents.items():
                     txn.write(path, data)
                 commit = txn.commit(commit_message(crate.name, crate.version, plan))
-                outcome.packages.append(PackageOutcome(crate.name, crate.version, "ported", f"{crate.root} ({commit[:12] if commit else 'no change'})"))
+                action = "ported, manual work left" if crate.name in partly else "ported"
+                left = f"; left: {len(plan.manual)} site(s) for manual work, e.g. {plan.manual[0].path}:{plan.manual[0].span.start_line}" if plan.manual else ""
+                outcome.packages.append(PackageOutcome(crate.name, crate.version, action, f"{crate.root} ({commit[:12] if commit else 'no change'}){left}"))
                 result.findings.extend(plan.findings)
                 if crate.is_copy and crate.consumer_manifest is not None:
                     change: ConsumerChange = _plan_consumer(crate, profile)
                     backup = change.write()
                     if backup is not None:
                         backups.append(backup)
-            result.stages.append(StageResult("git", True, f"{sum(p.action == 'ported' for p in outcome.packages)} package(s) ported"))
+            result.stages.append(StageResult("git", True, f"{sum(p.action.startswith('ported') for p in outcome.packages)} package(s) ported"))
 
             for file_changes in substitution_plan.files:
                 edit = file_changes.edit()
@@ -134,9 +142,10 @@ def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) ->
             result.stages.append(StageResult("manifest", True, f"{len(substitution_plan.files)} file(s) with substitutions", [str(f.path) for f in substitution_plan.files]))
 
             if request.build:
-                consumer_crate = dataclasses.replace(locating.locate(str(consumer.parent), env=env, recipes={}), consumer_manifest=consumer)
+                # The project itself (a package or a virtual workspace) is what gets built.
+                project = BuildSubject(name=consumer.parent.name, root=consumer.parent, consumer_manifest=consumer)
                 single = ApplyOutcome(result)
-                outcome.module = _build_and_verify(request, consumer_crate, _EmptyPlan(), result, single, env, progress)
+                outcome.module = _build_and_verify(request, project, _EmptyPlan(), result, single, env, progress)
             else:
                 result.stages.append(StageResult("build", True, "skipped (--no-build): nothing was confirmed"))
         except BaseException as failure:
@@ -149,6 +158,16 @@ def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) ->
                 failure.result = result
             raise
     return outcome
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildSubject:
+    """What `_build_and_verify` needs to know of the project it builds."""
+
+    name: str
+    root: Path
+    consumer_manifest: Path
+    lib_name: str | None = None
 
 
 class _EmptyPlan:
