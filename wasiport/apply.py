@@ -21,7 +21,7 @@ from typing import Callable
 
 from wasiport.errors import UserError
 from wasiport.model import Finding, PortResult, Profile, StageResult
-from wasiport.paths import rules_dir
+from wasiport.paths import cache_dir, rules_dir
 
 Progress = Callable[[str], None]
 
@@ -427,7 +427,7 @@ def probe_dir(crate_root: Path, name: str) -> Path:
     per crate so that cargo's build cache is reused on the next run."""
     import hashlib
 
-    base = Path(os.environ.get("WASIPORT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wasiport")
+    base = cache_dir()
     key = hashlib.sha256(str(crate_root.resolve()).encode()).hexdigest()[:16]
     return base / "probes" / f"{name}-{key}"
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from wasiport.deps import GraphReport, PackageReport, Remedy
+from wasiport.manifestcheck import key_span
 from wasiport.model import Finding, PortStatus, Severity, Span
+from wasiport.scan import _display as scan_display
 
 JSON_VERSION = 1
 _REMEDY_SEVERITY = {Remedy.PORTABLE: Severity.ERROR, Remedy.SUBSTITUTE: Severity.ERROR, Remedy.MANUAL: Severity.ERROR}
@@ -127,20 +128,8 @@ def _key_span(manifest: Path, key: str) -> Span:
         text = manifest.read_text(encoding="utf-8")
     except OSError:
         return Span(0, 0, 1, 1, 1, 1)
-    match = re.search(rf'^\s*"?{re.escape(key)}"?\s*(=|\.)', text, re.M)
-    if match is None:
-        match = re.search(rf"^\[.*dependencies\.{re.escape(key)}\]", text, re.M)
-    if match is None:
-        return Span(0, 0, 1, 1, 1, 1)
-    start = match.start() + (len(match.group(0)) - len(match.group(0).lstrip()))
-    line = text.count("\n", 0, start) + 1
-    col = start - (text.rfind("\n", 0, start) + 1) + 1
-    end = start + len(key)
-    return Span(len(text[:start].encode()), len(text[:end].encode()), line, col, line, col + len(key))
+    return key_span(text, key)
 
 
 def _display(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    return scan_display(path, Path.cwd())

@@ -61,7 +61,7 @@ def check_manifest(path: Path, display: str, profile: Profile, deps_data=None) -
                     severity=Severity.WARNING if optional else Severity.ERROR,
                     message=f"dependency `{key}`{via}: {known.reason}",
                     path=display,
-                    span=_key_span(text, key, table_key),
+                    span=key_span(text, key, table_key),
                     help=help_text,
                     port=PortStatus.MANUAL if manual else PortStatus.KEPT,
                 )
@@ -90,7 +90,7 @@ def _position(message: str) -> tuple[int, int]:
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
-def _key_span(text: str, key: str, table_key: str | None) -> Span:
+def key_span(text: str, key: str, table_key: str | None = None) -> Span:
     """Where `key = ...` (or `[dependencies.key]`) is written, inside its table when possible."""
     start_search = 0
     if table_key is not None:

@@ -21,7 +21,7 @@ from wasiport.engine.matcher import CompatData, ScanContext
 from wasiport.engine.rules import Rule, RulePack, load_pack
 from wasiport.errors import UserError
 from wasiport.model import FileReport, PortStatus, Profile
-from wasiport.paths import rules_dir
+from wasiport.paths import cache_dir, rules_dir
 from wasiport.rust.cfg import WASI, Target
 from wasiport.rust.source import MAX_FILE_BYTES, check_readable
 
@@ -135,7 +135,7 @@ def compat_from_document(document: dict, path: Path) -> CompatData:
 
 
 def cache_base() -> Path:
-    return Path(os.environ.get("WASIPORT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wasiport")
+    return cache_dir()
 
 
 def _memoised_on_disk(kind: str, files: list[Path], build: Callable[[], object]):

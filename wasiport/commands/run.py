@@ -135,8 +135,9 @@ def parse_dir(text: str) -> tuple[str, str]:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "wasiport" / "wasmtime"
+    from wasiport.paths import cache_dir
+
+    return cache_dir() / "wasmtime"
 
 
 @contextlib.contextmanager
