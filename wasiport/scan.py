@@ -338,10 +338,12 @@ def _scan_file(task: FileTask, rules: list[Rule], context: ScanContext) -> tuple
     # A plain substring test first: re's search is slow on large files without a match.
     if not PREFILTER.search(data) or is_generated(data):
         return report, False, stat
-    from wasiport.engine.matcher import ScanContext, scan_tree
+    from wasiport.engine.matcher import ScanContext, active_rules, scan_tree
     from wasiport.rust.crateindex import provider_for
     from wasiport.rust.source import SourceFile, first_syntax_error
 
+    if not active_rules(rules, data):
+        return report, False, stat  # no rule can match: not parsed (nor checked for syntax errors)
     source = SourceFile.from_bytes(task.display, data)
     syntax_problem = first_syntax_error(source)
     if syntax_problem is not None:
@@ -370,16 +372,36 @@ def _scan_chunk(tasks: list[FileTask]) -> tuple[list[tuple[int, FileReport | Non
     return results, declarations
 
 
+_WORKER_MANIFEST_CHECKER: "_ManifestChecker | None" = None
+
+
+def _check_manifest_batch(batch: list[tuple[str, str]]) -> list[tuple[list, list]]:
+    """A worker's share of the Cargo.toml checks: (findings, problems) per (path, display)."""
+    global _WORKER_MANIFEST_CHECKER
+    assert _WORKER_CONTEXT is not None
+    if _WORKER_MANIFEST_CHECKER is None:
+        _WORKER_MANIFEST_CHECKER = _ManifestChecker(_WORKER_CONTEXT.profile)
+    return [_WORKER_MANIFEST_CHECKER(Path(path), display) for path, display in batch]
+
+
+def _work(unit: tuple[str, list]):
+    """One unit of pool work: a chunk of .rs files or a batch of manifests."""
+    kind, items = unit
+    return _scan_chunk(items) if kind == "rs" else _check_manifest_batch(items)
+
+
 def _chunks(todo: list[FileTask], crate_of: dict[str, str], jobs: int) -> list[list[FileTask]]:
     """Work units for the pool: whole crates, small crates packed together.
 
     A crate's files go to one worker, so its declaration index (crateindex) and its
-    module files are read once, not once per worker; units are sized so that the
-    pool can balance them (largest first)."""
+    module files are read once, not once per worker; units are small enough that the
+    pool can balance them (largest first): a crate's cost depends on how many of its
+    files pass the prefilter, unknown until they are read, so many units keep the
+    last one from running alone at the end."""
     groups: dict[str, list[FileTask]] = {}
     for task in todo:
         groups.setdefault(crate_of.get(task.path, ""), []).append(task)
-    target = max(16, len(todo) // (jobs * 16))
+    target = max(16, len(todo) // (jobs * 64))
     chunks: list[list[FileTask]] = []
     current: list[FileTask] = []
     for group in groups.values():
@@ -396,6 +418,9 @@ def _chunks(todo: list[FileTask], crate_of: dict[str, str], jobs: int) -> list[l
     return chunks
 
 
+MANIFEST_BATCH = 64
+
+
 def scan_tasks(
     tasks: list[FileTask],
     rules: list[Rule],
@@ -405,9 +430,10 @@ def scan_tasks(
     cache: "ScanCache | None" = None,
     progress: Callable[[int, int], None] | None = None,
     crate_of: dict[str, str] | None = None,
-    meanwhile: Callable[[], object] | None = None,
+    manifests: list[tuple[Path, str]] | None = None,
 ) -> ScanResult:
-    """`meanwhile` runs in this process while the pool scans (or after a serial scan)."""
+    """Scan `tasks`; also check `manifests` ((Cargo.toml, display) pairs, in the pool
+    when there is one) and put their reports, in that order, after the files'."""
     result = ScanResult(files_seen=len(tasks))
     todo: list[FileTask] = []
     reports: dict[str, FileReport] = {}
@@ -418,6 +444,15 @@ def scan_tasks(
             result.from_cache += 1
         else:
             todo.append(task)
+    manifests = manifests or []
+    manifest_outcomes: dict[int, tuple[list, list]] = {}
+    manifest_todo: list[int] = []
+    for index, (manifest, display) in enumerate(manifests):
+        known = cache.cached_manifest(manifest, display) if cache is not None else None
+        if known is not None:
+            manifest_outcomes[index] = known
+        else:
+            manifest_todo.append(index)
     jobs = jobs or os.cpu_count() or 1
     if len(todo) >= MANY_FILES:
         from wasiport.engine.matcher import prepare_for_many
@@ -430,18 +465,22 @@ def scan_tasks(
         from concurrent.futures import ProcessPoolExecutor
 
         chunks = _chunks(todo, crate_of or {}, jobs)
+        batches = [manifest_todo[i : i + MANIFEST_BATCH] for i in range(0, len(manifest_todo), MANIFEST_BATCH)]
+        # Manifest batches last: they are small and fill the end of the scan.
+        units = [("rs", chunk) for chunk in chunks] + [("toml", [(str(manifests[i][0]), manifests[i][1]) for i in batch]) for batch in batches]
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker, initargs=(rules, context)) as pool:
             done = 0
-            chunk_outcomes = pool.map(_scan_chunk, chunks)  # submits every chunk now
-            if meanwhile is not None:
-                meanwhile()
-                meanwhile = None
-            for chunk, (chunk_results, chunk_declarations) in zip(chunks, chunk_outcomes):
+            finished_batches = iter(batches)
+            for (kind, items), outcome in zip(units, pool.map(_work, units)):  # submits every unit now
+                if kind == "toml":
+                    manifest_outcomes.update(zip(next(finished_batches), outcome))
+                    continue
+                chunk_results, chunk_declarations = outcome
                 for index, report, parsed, stat in chunk_results:
-                    task = chunk[index]
+                    task = items[index]
                     outcomes.append((task, report if report is not None else FileReport(task.display), parsed, stat))
                 declarations.update(chunk_declarations)
-                done += len(chunk)
+                done += len(items)
                 if progress:
                     progress(done, len(todo))
     else:
@@ -450,8 +489,14 @@ def scan_tasks(
             outcomes.append((task, report, parsed, stat))
             if progress and index % 200 == 0:
                 progress(index, len(todo))
-    if meanwhile is not None:
-        meanwhile()
+    if any(i not in manifest_outcomes for i in manifest_todo):
+        checker = _ManifestChecker(context.profile)
+        for index in manifest_todo:
+            if index not in manifest_outcomes:
+                manifest_outcomes[index] = checker(*manifests[index])
+    if cache is not None:
+        for index in manifest_todo:
+            cache.put_manifest(*manifests[index], *manifest_outcomes[index])
     for task, report, parsed, stat in outcomes:
         reports[task.path] = report
         result.files_parsed += int(parsed)
@@ -459,6 +504,10 @@ def scan_tasks(
             cache.put(task, report, stat)
     _drop_cfgd_out_modules(tasks, reports, context.target, declarations, cache)
     result.reports = [reports[t.path] for t in tasks if t.path in reports]
+    for index, (manifest, display) in enumerate(manifests):
+        findings, problems = manifest_outcomes[index]
+        if findings or problems:
+            result.reports.append(FileReport(display, list(findings), list(problems)))
     if cache is not None:
         cache.save()
     return result
@@ -484,25 +533,12 @@ def scan_paths(
     context = ScanContext(profile, load_compat(profile, rules_directory, use_cache=use_cache), target=WASI.with_features(features))
     tasks, manifest_candidates, crate_of, manifest_displays = _discover(paths, all_targets=all_targets, nested_crates=nested_crates)
     cache = ScanCache.for_run(paths, pack, profile, context.target) if use_cache else None
-    manifest_reports: list[FileReport] = []
-
-    def check_manifests() -> None:
-        # Runs while the pool scans the .rs files: the main process would only wait.
+    to_check: list[tuple[Path, str]] = []
+    if manifests:
         cwd = Path.cwd()
-        checked = _ManifestChecker(profile)
         for manifest in sorted({m for m in manifest_candidates if _is_package(m, cache)}):
-            display = manifest_displays.get(manifest) or _display(manifest, cwd)
-            findings, problems = cache.manifest(manifest, display, checked) if cache is not None else checked(manifest, display)
-            if findings or problems:
-                manifest_reports.append(FileReport(display, findings, problems))
-
-    result = scan_tasks(
-        tasks, pack.rules, context, jobs=jobs, cache=cache, progress=progress, crate_of=crate_of, meanwhile=check_manifests if manifests else None
-    )
-    result.reports.extend(manifest_reports)
-    if cache is not None:
-        cache.save()
-    return result
+            to_check.append((manifest, manifest_displays.get(manifest) or _display(manifest, cwd)))
+    return scan_tasks(tasks, pack.rules, context, jobs=jobs, cache=cache, progress=progress, crate_of=crate_of, manifests=to_check)
 
 
 class _ManifestChecker:
@@ -791,17 +827,21 @@ class ScanCache:
             self.dirty = True
         return has_package
 
-    def manifest(self, manifest: Path, display: str, check) -> tuple[list, list]:
+    def cached_manifest(self, manifest: Path, display: str) -> tuple[list, list] | None:
+        """The stored (findings, problems) of an unchanged Cargo.toml, or None."""
         key = str(manifest)
         stat = self._stat(key)
         entry = self.manifests.get(key)
         if entry is not None and stat is not None and (entry[0], entry[1]) == stat and entry[3] == display:
             return list(entry[4]), list(entry[5])
-        findings, problems = check(manifest, display)
+        return None
+
+    def put_manifest(self, manifest: Path, display: str, findings: list, problems: list) -> None:
+        key = str(manifest)
+        stat = self._stat(key)
         if stat is not None:
             self.manifests[key] = (stat[0], stat[1], True, display, tuple(findings), tuple(problems))
             self.dirty = True
-        return findings, problems
 
     def put_declaring(self, key: str, stats: tuple, declared) -> None:
         if self.declaring.get(key) != (stats, declared):

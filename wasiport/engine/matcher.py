@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 from wasiport.engine.rules import Rule, rule_error, validate_lazily_compiled
 from wasiport.model import Finding, Fix, PortStatus, Profile, Severity
@@ -59,7 +60,17 @@ class _View:
     """A tree to match: the file itself, or a re-parsed macro body inside it."""
 
     def __init__(
-        self, source: SourceFile, root, data: bytes, delta: int, resolver: Resolver, parent: "_View | None", anchor, crate_index=None, target: Target = WASI, prepared=None
+        self,
+        source: SourceFile,
+        root,
+        data: bytes,
+        delta: int,
+        make_resolver: "Callable[[], Resolver]",
+        parent: "_View | None",
+        anchor,
+        crate_index=None,
+        target: Target = WASI,
+        prepared=None,
     ) -> None:
         self.prepared = prepared  # the combined query's results for this tree, when it ran
         self.crate_index = crate_index  # callable returning the crate's Declarations, or None
@@ -68,11 +79,20 @@ class _View:
         self.root = root
         self.data = data
         self.delta = delta  # file offset = node offset + delta
-        self.resolver = resolver
+        # Built at first use: most files' candidates are rejected (or there are none)
+        # before a name needs resolving, and collecting a file's scopes is not free.
+        self._make_resolver = make_resolver
+        self._resolver: Resolver | None = None
         self.parent = parent
         self.anchor = anchor  # the macro_invocation node in the parent view
         self._oracle: TypeOracle | None = None
         self._cfg = syntax.CfgCache(data, target)  # node_cfg, memoised per ancestor
+
+    @property
+    def resolver(self) -> Resolver:
+        if self._resolver is None:
+            self._resolver = self._make_resolver()
+        return self._resolver
 
     @property
     def oracle(self) -> TypeOracle:
@@ -123,9 +143,10 @@ class _NestedOracle(TypeOracle):
         outer = self.view.parent.oracle
         declarations = outer.declarations()
         if outer.crate_index is not None:
-            merged = outer.crate_index.cleaned()
-            merged.merge(declarations)
-            return merged
+            from wasiport.rust.crateindex import Overlay
+
+            # the crate's declarations under the file's, merged name by name when looked up
+            return Overlay(outer.crate_index, declarations)
         return declarations
 
     def type_of_binding(self, at, name, depth):
@@ -143,15 +164,19 @@ class _NestedOracle(TypeOracle):
 
 def scan_tree(source: SourceFile, rules: list[Rule], context: ScanContext) -> list[Finding]:
     data = source.data
-    active = [r for r in rules if _keywords_present(r, data)]
+    active = active_rules(rules, data)
     if not active:
         return []  # what matching nothing gives (the scopes are only needed to match)
     root = source.root
     combined = _combined_for(rules, active)
-    prepared = combined.run(root) if combined is not None else None
-    resolver = Resolver(root, data, target=context.target, nodes=prepared.collect if prepared else None)
-    view = _View(source, root, data, 0, resolver, None, None, crate_index=context.crate_index, target=context.target, prepared=prepared)
-    mentions_std_net = _mentions_std_net(resolver, data)
+    keywords = _view_keywords(active)
+    prepared = combined.run(root, keyword_ranges(root, data, keywords)) if combined is not None else None
+
+    def make_resolver() -> Resolver:
+        return Resolver(root, data, target=context.target, nodes=prepared.collect if prepared else None)
+
+    view = _View(source, root, data, 0, make_resolver, None, None, crate_index=context.crate_index, target=context.target, prepared=prepared)
+    mentions_std_net = _MentionsStdNet(view)
     findings: list[Finding] = []
     _match_view(view, active, context, mentions_std_net, findings, depth=0, combined=combined)
     findings = _dedupe(findings)
@@ -161,24 +186,55 @@ def scan_tree(source: SourceFile, rules: list[Rule], context: ScanContext) -> li
 # -- one query per tree ------------------------------------------------------------------
 
 class _Prepared:
-    """What one run of the combined query found in a tree."""
+    """What the combined query found in a tree.
 
-    def __init__(self) -> None:
-        self.collect: list = []  # use declarations and items, for the Resolver
-        self.index: list = []  # struct/enum/fn items, for the TypeOracle
+    The rules' matches and the macro invocations come from the parts of the tree
+    around the rules' keywords; the use declarations and items (for the Resolver)
+    and the declarations (for the TypeOracle) from a walk of the whole tree, made
+    only when a candidate needs a name resolved."""
+
+    def __init__(self, root) -> None:
         self.macros: list = []  # macro invocations
         self.rule_matches: dict[int, list[dict]] = {}  # rule position -> captures of each match
+        self._root = root
+        self._collect: list | None = None
+        self._index: list | None = None
+
+    @property
+    def collect(self) -> list:
+        """Use declarations and items, for the Resolver."""
+        if self._collect is None:
+            self._walk_engine_query()
+        return self._collect
+
+    @property
+    def index(self) -> list:
+        """Struct, enum and fn items, for the TypeOracle."""
+        if self._index is None:
+            self._walk_engine_query()
+        return self._index
+
+    def _walk_engine_query(self) -> None:
+        self._collect, self._index = syntax.scopes_and_declarations(self._root)
+
+
+def _position(node) -> tuple[int, int]:
+    return (node.start_byte, -node.end_byte)
 
 
 class _Combined:
-    """The engine's own patterns and the rules' queries compiled as one tree-sitter query.
+    """The rules' queries and the engine's macro look-up compiled as one tree-sitter query.
 
     Every query over a tree walks all of it; with a query per rule plus the scope,
     declaration and macro look-ups that was ~20 walks per file and the largest cost
-    of a scan. One walk gives the same matches: each rule's matches come out in the
+    of a scan. One query gives the same matches: each rule's matches come out in the
     order its own query would give them (matches are ordered by position, per
     pattern), and each rule's patterns are told apart by where they start in the
-    query text."""
+    query text.
+
+    It runs only over the items that contain one of the keywords (see
+    `keyword_ranges`): every match of a rule contains one of its keywords (its
+    query's predicates name them), so the rest of the tree cannot match."""
 
     def __init__(self, rules: list[Rule]) -> None:
         import tree_sitter
@@ -186,7 +242,7 @@ class _Combined:
         from wasiport.rust.source import language
 
         self.rules = rules
-        parts = [syntax.COLLECT_PATTERN, syntax.INDEX_PATTERN, syntax.MACRO_PATTERN] + [r.query_text for r in rules]
+        parts = [syntax.MACRO_PATTERN] + [r.query_text for r in rules]
         text = ""
         bounds: list[tuple[int, int]] = []
         for part in parts:
@@ -216,28 +272,31 @@ class _Combined:
         self.position = {(rule.id, rule.query_text): i for i, rule in enumerate(rules)}
         self._validated: dict[int, Rule] = {}  # id -> the rule object checked (kept alive)
 
-    def run(self, root) -> _Prepared:
+    def run(self, root, ranges: list[tuple[int, int]] | None = None) -> _Prepared:
+        """Matches in the byte `ranges` of the tree (all of it when None)."""
         import tree_sitter
 
-        prepared = _Prepared()
+        prepared = _Prepared(root)
         owner = self.owner
-        for pattern, captures in tree_sitter.QueryCursor(self.query).matches(root):
-            part = owner[pattern]
-            if part >= 3:
-                prepared.rule_matches.setdefault(part - 3, []).append(captures)
-            else:
-                target = (prepared.collect, prepared.index, prepared.macros)[part]
-                for found in captures.values():
-                    target.extend(found)
-        for nodes in (prepared.collect, prepared.index, prepared.macros):
-            nodes.sort(key=lambda n: (n.start_byte, -n.end_byte))  # as syntax.captured returns them
+        cursor = tree_sitter.QueryCursor(self.query)
+        for byte_range in ranges if ranges is not None else [None]:
+            if byte_range is not None:
+                cursor.set_byte_range(*byte_range)
+            for pattern, captures in cursor.matches(root):
+                part = owner[pattern]
+                if part >= 1:
+                    prepared.rule_matches.setdefault(part - 1, []).append(captures)
+                else:
+                    for found in captures.values():
+                        prepared.macros.extend(found)
+        prepared.macros.sort(key=_position)
         return prepared
 
     def matches(self, rule: Rule, prepared: _Prepared) -> list[dict]:
         """The rule's matches, after the checks `validate_lazily_compiled` makes."""
         position = self.position[(rule.id, rule.query_text)]
         if self._validated.get(id(rule)) is not rule:
-            captures = self.captures[position + 3]
+            captures = self.captures[position + 1]
             for capture, _ in rule.where:
                 if capture not in captures:
                     raise rule_error(rule, f"`where.{capture}`: the query has no capture @{capture}")
@@ -275,14 +334,131 @@ def _combined_for(rules: list[Rule], active: list[Rule]) -> "_Combined | None":
     return _COMBINED[key]
 
 
+def active_rules(rules: list[Rule], data: bytes) -> list[Rule]:
+    """The rules that can match a file with these bytes (see _keywords_present)."""
+    return [r for r in rules if _keywords_present(r, data)]
+
+
 def _keywords_present(rule: Rule, data: bytes) -> bool:
-    return not rule.keywords or any(k.encode() in data for k in rule.keywords)
+    """Whether the rule can match the file at all: one of its keywords occurs in code,
+    and its `prefilter` regex matches (rules without either always run)."""
+    if rule.keywords and not any(_in_code(data, k.encode()) for k in rule.keywords):
+        return False
+    return rule.prefilter is None or _prefilter_regex(rule.prefilter).search(data) is not None
 
 
-def _mentions_std_net(resolver: Resolver, data: bytes) -> bool:
-    if b"std::net" in data:
+_PREFILTERS: dict[str, "re.Pattern[bytes]"] = {}
+
+
+def _prefilter_regex(text: str) -> "re.Pattern[bytes]":
+    pattern = _PREFILTERS.get(text)
+    if pattern is None:
+        pattern = _PREFILTERS[text] = re.compile(text.encode())
+    return pattern
+
+
+def _view_keywords(rules: list[Rule]) -> frozenset[bytes]:
+    """What a rule's match or a macro body worth re-parsing contains: a keyword of the rules."""
+    key = tuple(id(r) for r in rules)
+    found = _VIEW_KEYWORDS.get(key)
+    if found is None or found[0] != rules:
+        found = _VIEW_KEYWORDS[key] = (list(rules), frozenset({k.encode() for r in rules for k in r.keywords} | _NET_WORDS))
+    return found[1]
+
+
+_NET_WORDS = {b"net", b"TcpStream", b"TcpListener", b"UdpSocket"}
+_VIEW_KEYWORDS: dict[tuple, tuple] = {}
+# Items whose body is a list of items: looked into, so that one keyword in a large
+# `impl` or inline `mod` does not make the whole of it part of the query's ranges.
+_ITEM_CONTAINERS = {"mod_item", "impl_item", "trait_item", "foreign_mod_item"}
+
+
+def keyword_ranges(root, data: bytes, keywords: Iterable[bytes]) -> list[tuple[int, int]]:
+    """Byte ranges of the items (top-level, or inside a `mod`/`impl`/`trait` body) in
+    which a keyword occurs, in order, adjacent ones merged. A rule's match contains one
+    of its keywords, and a node lies within one item, so the rules' query over these
+    ranges finds every match a walk of the whole tree finds."""
+    positions = sorted({found for k in keywords for found in _occurrences(data, k)})
+    ranges: list[tuple[int, int]] = []
+    if positions:
+        _cover(root, positions, ranges)
+    merged: list[tuple[int, int]] = []
+    for start, end in ranges:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _occurrences(data: bytes, keyword: bytes):
+    """Where `keyword` occurs outside `//` comment lines."""
+    at = data.find(keyword)
+    while at >= 0:
+        if not _on_comment_line(data, at):
+            yield at
+        at = data.find(keyword, at + 1)
+
+
+def _in_code(data: bytes, keyword: bytes, start: int = 0, end: int | None = None) -> bool:
+    """Whether `keyword` occurs in data[start:end] other than on a `//` comment line.
+
+    Doc comments (`/// let s = TcpStream::connect(..)`) are where most mentions of
+    std's sockets in a large tree are; they are never code, and a file, an item or a
+    macro body that mentions a keyword only there cannot match."""
+    end = len(data) if end is None else end
+    at = data.find(keyword, start, end)
+    while at >= 0:
+        if not _on_comment_line(data, at):
+            return True
+        at = data.find(keyword, at + 1, end)
+    return False
+
+
+def _on_comment_line(data: bytes, at: int) -> bool:
+    """Whether the line holding offset `at` starts (after blanks) with `//`: then what
+    follows is a comment, or the inside of a multi-line string or block comment; never
+    code either way."""
+    line_start = data.rfind(b"\n", 0, at) + 1
+    return data[line_start:at].lstrip(b" \t").startswith(b"//")
+
+
+def _cover(parent, positions: list[int], ranges: list[tuple[int, int]]) -> None:
+    """Add the ranges of `parent`'s children that contain a position; look into item containers."""
+    from bisect import bisect_left
+
+    for child in parent.children:
+        start, end = child.start_byte, child.end_byte
+        first = bisect_left(positions, start)
+        if first == len(positions) or positions[first] >= end:
+            continue  # no keyword in this child
+        body = child.child_by_field_name("body") if child.type in _ITEM_CONTAINERS else None
+        if body is None or body.type != "declaration_list":
+            ranges.append((start, end))
+            continue
+        ranges.append((start, body.start_byte + 1))  # attributes, name, generics, `for` type, `{`
+        _cover(body, positions, ranges)
+        ranges.append((body.end_byte - 1, end))
+
+
+class _MentionsStdNet:
+    """Whether the file names std::net anywhere (then an unknown receiver is worth a
+    warning); worked out at the first unknown receiver, most files never need it."""
+
+    def __init__(self, view: _View) -> None:
+        self.view = view
+        self._value: bool | None = None
+
+    def __call__(self) -> bool:
+        if self._value is None:
+            self._value = _mentions_std_net(self.view)
+        return self._value
+
+
+def _mentions_std_net(view: _View) -> bool:
+    if b"std::net" in view.data:
         return True
-    for scope in resolver.scopes.values():
+    for scope in view.resolver.scopes.values():
         for use in scope.uses:
             if normalize(use.path)[:2] == ("std", "net") or normalize(use.path) == ("std",):
                 return True
@@ -290,7 +466,7 @@ def _mentions_std_net(resolver: Resolver, data: bytes) -> bool:
 
 
 def _match_view(
-    view: _View, rules: list[Rule], context: ScanContext, mentions_std_net: bool, findings: list[Finding], depth: int, combined: "_Combined | None" = None
+    view: _View, rules: list[Rule], context: ScanContext, mentions_std_net: "Callable[[], bool]", findings: list[Finding], depth: int, combined: "_Combined | None" = None
 ) -> None:
     import tree_sitter
 
@@ -305,7 +481,7 @@ def _match_view(
             if finding is not None:
                 findings.append(finding)
     if depth < _MAX_MACRO_DEPTH:
-        keywords = {k.encode() for r in rules for k in r.keywords} | {b"net", b"TcpStream", b"TcpListener", b"UdpSocket"}
+        keywords = _view_keywords(rules)
         macros = view.prepared.macros if view.prepared is not None else None
         for macro, body in _macro_bodies(view.root, view.data, keywords, macros):
             nested = _reparse_macro(view, macro, body, combined)
@@ -328,7 +504,7 @@ def _macro_bodies(root, data: bytes, keywords: set[bytes], macros: list | None =
         if trees:
             body = trees[-1]
             start, end = body.start_byte, body.end_byte
-            if any(data.find(k, start, end) >= 0 for k in keywords):
+            if any(_in_code(data, k, start, end) for k in keywords):
                 yield node, body
 
 
@@ -342,8 +518,12 @@ def _reparse_macro(view: _View, macro, body, combined: "_Combined | None" = None
         if not tree.root_node.has_error:
             delta = view.delta + content_start - len(prefix.encode())
             prepared = combined.run(tree.root_node) if combined is not None else None
-            resolver = _NestedResolver(tree.root_node, wrapped, view.resolver, macro, nodes=prepared.collect if prepared else None)
-            return _View(view.source, tree.root_node, wrapped, delta, resolver, view, macro, target=view.target, prepared=prepared)
+            root = tree.root_node
+
+            def make_resolver(root=root, wrapped=wrapped, prepared=prepared) -> Resolver:
+                return _NestedResolver(root, wrapped, view.resolver, macro, nodes=prepared.collect if prepared else None)
+
+            return _View(view.source, root, wrapped, delta, make_resolver, view, macro, target=view.target, prepared=prepared)
     return None
 
 
@@ -371,7 +551,7 @@ def _first_constraint(rule: Rule) -> tuple | None:
 _FIRST: dict[int, tuple] = {}
 
 
-def _evaluate(rule: Rule, captures: dict, view: _View, context: ScanContext, mentions_std_net: bool) -> Finding | None:
+def _evaluate(rule: Rule, captures: dict, view: _View, context: ScanContext, mentions_std_net: "Callable[[], bool]") -> Finding | None:
     names = list(captures)
     if not names:
         return None
@@ -425,7 +605,7 @@ def _evaluate(rule: Rule, captures: dict, view: _View, context: ScanContext, men
     )
 
 
-def _check(constraints: dict, node, view: _View, bindings: _Bindings, mentions_std_net: bool) -> bool:
+def _check(constraints: dict, node, view: _View, bindings: _Bindings, mentions_std_net: "Callable[[], bool]") -> bool:
     for name, value in constraints.items():
         if name == "resolves-to":
             full = view.resolver.resolve_node(node)
@@ -457,7 +637,7 @@ def _check(constraints: dict, node, view: _View, bindings: _Bindings, mentions_s
                 return False
             if verdict.kind == "unknown":
                 fallback = constraints.get("unknown", "warning")
-                if fallback == "skip" or not mentions_std_net:
+                if fallback == "skip" or not mentions_std_net():
                     return False
                 bindings.sure = False
                 bindings.severity = Severity.parse(fallback)

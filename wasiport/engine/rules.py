@@ -10,7 +10,10 @@ A rule file holds `[[rule]]` tables:
     port = "kept"                     # kept | degraded | manual
     compat-method = "TcpStream::connect_timeout"   # optional: port status from the compat data
     transform = "gate-use"            # optional: a named transform (see transforms.py)
-    keywords = ["connect_timeout"]    # optional: a file must contain one for the rule to run
+    keywords = ["connect_timeout"]    # optional (default: the words of the query's predicates):
+                                      # every match contains one; the rule runs only on code
+                                      # (not `//` comment lines) around them
+    prefilter = 'connect_timeout'     # optional: a regex (Python `re`) the file must match, too
     query = '''(tree-sitter query)'''
     report = "site"                   # the capture whose span is reported (default: the first capture)
     [rule.where.<capture>]            # semantic constraints (see CONSTRAINTS)
@@ -44,7 +47,7 @@ CONSTRAINTS: dict[str, type] = {
 }
 TRANSFORMS = {"gate-use", "route-path"}
 RULE_KEYS = {
-    "id", "severity", "message", "help", "port", "compat-method", "transform", "keywords", "query",
+    "id", "severity", "message", "help", "port", "compat-method", "transform", "keywords", "prefilter", "query",
     "report", "where", "examples", "description",
 }
 EXAMPLE_KEYS = {"invalid", "valid", "before", "after", "note"}
@@ -76,6 +79,7 @@ class Rule:
     compat_method: str | None = None
     transform: str | None = None
     keywords: tuple[str, ...] = ()
+    prefilter: str | None = None  # a regex over the file's bytes, checked before parsing
     report: str | None = None
     where: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
     examples: tuple[Example, ...] = ()
@@ -172,6 +176,14 @@ def _rule_from_table(path: Path, pack: str, table: dict, index: int, compile_que
     keywords = table.get("keywords", [])
     if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
         raise _fail(path, rule_id, "`keywords` must be a list of non-empty strings")
+    prefilter = table.get("prefilter")
+    if prefilter is not None:
+        if not isinstance(prefilter, str) or not prefilter:
+            raise _fail(path, rule_id, "`prefilter` must be a non-empty regular expression")
+        try:
+            re.compile(prefilter.encode())
+        except re.error as err:
+            raise _fail(path, rule_id, f"`prefilter` is not a valid regular expression: {err}") from None
     examples = _parse_examples(path, rule_id, table.get("examples", []))
     if not any(e.kind == "invalid" for e in examples):
         raise _fail(path, rule_id, "needs at least one `invalid` example (code the rule must find)")
@@ -190,6 +202,7 @@ def _rule_from_table(path: Path, pack: str, table: dict, index: int, compile_que
         compat_method=compat_method,
         transform=transform,
         keywords=tuple(keywords) or derive_keywords(query_text),
+        prefilter=prefilter,
         report=report,
         where=where,
         examples=examples,

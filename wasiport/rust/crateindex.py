@@ -6,9 +6,11 @@ e.g. `config.addr.bind()` where `ConfigListenAddr` lives in another module.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
+from wasiport.rust import syntax
 from wasiport.rust.names import Resolver
 from wasiport.rust.source import MAX_FILE_BYTES, parse_bytes
 from wasiport.rust.types import Declarations, TypeOracle
@@ -51,45 +53,69 @@ def _crate_files(crate_root: Path) -> list[bytes]:
 
 def _file_declarations(data: bytes) -> Declarations:
     root = parse_bytes(data).root_node
-    oracle = TypeOracle(root, data, Resolver(root, data))
+    collect, index = syntax.scopes_and_declarations(root)  # one walk for both
+    oracle = TypeOracle(root, data, Resolver(root, data, nodes=collect), nodes=index)
     return oracle.declarations()
+
+
+# What a declaration of `name` must spell: its keyword, blanks or block comments, the
+# name (perhaps raw, perhaps not ASCII). One pass per keyword over a crate's files finds
+# every such name (and some look-alikes in comments or words ending in `fn`: harmless,
+# a file that does not really declare the name adds nothing to its lookups). Narrower
+# than the name alone, which pulled in every file saying `new` or `file`.
+_DECLARED = {
+    kind: re.compile(kind.encode() + rb"(?:\s|/\*.*?\*/)+((?:r#)?[\w\x80-\xff]+)", re.DOTALL) for kind in ("struct", "enum", "fn")
+}
 
 
 class LazyDeclarations:
     """The merged declarations of a crate's files, worked out name by name.
 
     Building the whole index parsed every file of the crate (seconds for a large
-    one) although a lookup needs one name. A declaration of `name` spells it, so
-    only files whose bytes contain it can take part; and merging is
-    order-independent (equal declarations keep their value, differing ones make
-    the name ambiguous), so the answer for a name is the one the whole merged
-    index gives. `cleaned()` still builds everything."""
+    one) although a lookup needs one name. A declaration of `name` spells it after
+    its keyword (`struct Name`, `fn name`), so only files where that text occurs
+    can take part; and merging is order-independent (equal declarations keep their
+    value, differing ones make the name ambiguous), so the answer for a name is the
+    one the whole merged index gives. `cleaned()` still builds everything."""
 
     def __init__(self, crate_root: Path) -> None:
         self.files = _crate_files(crate_root)
         self._per_file: dict[int, Declarations] = {}
-        self._by_name: dict[str, Declarations] = {}
+        self._by_key: dict[tuple[str, str, str | None], Declarations] = {}
         self._full: Declarations | None = None
+        self._declared: dict[str, dict[str, list[int]]] | None = None  # kind -> name -> files
 
     def _declarations(self, index: int) -> Declarations:
         if index not in self._per_file:
             self._per_file[index] = _file_declarations(self.files[index])
         return self._per_file[index]
 
-    def _merged(self, name: str) -> Declarations:
-        """The merge of every file that mentions `name` (enough for lookups of `name`)."""
+    def _files_declaring(self, kind: str, name: str) -> list[int]:
+        if self._declared is None:
+            self._declared = {kind: {} for kind in _DECLARED}
+            for index, data in enumerate(self.files):
+                for kind_, pattern in _DECLARED.items():
+                    names = self._declared[kind_]
+                    for found in set(pattern.findall(data)):
+                        names.setdefault(found.decode("utf-8", "replace"), []).append(index)
+        return self._declared[kind].get(name, [])
+
+    def declarations_for(self, kind: str, name: str, owner: str | None = None) -> Declarations:
+        """The merge of every file that can declare `name` as a `kind` (struct, enum, fn;
+        for a method, in an impl of `owner`): what any lookup of that name needs. Cleaned."""
         if self._full is not None:
             return self._full
-        if "\ufffd" in name:  # could match a name decoded from invalid UTF-8: take everything
-            return self.cleaned()
-        if name not in self._by_name:
-            needle = name.encode()
+        if "\ufffd" in name or (owner is not None and "\ufffd" in owner):
+            return self.cleaned()  # could match a name decoded from invalid UTF-8: take everything
+        key = (kind, name, owner)
+        if key not in self._by_key:
+            owner_text = owner.encode() if owner is not None else b""
             merged = Declarations()
-            for index, data in enumerate(self.files):
-                if needle in data:
+            for index in self._files_declaring(kind, name):
+                if owner_text in self.files[index]:
                     merged.merge(self._declarations(index))
-            self._by_name[name] = merged.cleaned()
-        return self._by_name[name]
+            self._by_key[key] = merged.cleaned()
+        return self._by_key[key]
 
     def cleaned(self) -> Declarations:
         if self._full is None:
@@ -100,16 +126,48 @@ class LazyDeclarations:
         return self._full.cleaned()  # a copy: callers merge into it
 
     def struct_fields(self, name: str):
-        return self._merged(name).struct_fields(name)
+        return self.declarations_for("struct", name).struct_fields(name)
 
     def enum_variants(self, name: str):
-        return self._merged(name).enum_variants(name)
+        return self.declarations_for("enum", name).enum_variants(name)
 
     def has_free_fn(self, name: str) -> bool:
-        return self._merged(name).has_free_fn(name)
+        return self.declarations_for("fn", name).has_free_fn(name)
 
     def function_return(self, owner: str | None, name: str):
-        return self._merged(name).function_return(owner, name)
+        return self.declarations_for("fn", name, owner).function_return(owner, name)
+
+
+class Overlay:
+    """A crate's declarations with one file's own on top: what a macro body inside that
+    file sees. Answers each lookup as `base.cleaned()` merged with `top` would, from only
+    the part of the base that can declare the name looked up."""
+
+    def __init__(self, base, top: Declarations) -> None:
+        self.base = base  # LazyDeclarations, Declarations or another Overlay
+        self.top = top
+
+    def declarations_for(self, kind: str, name: str, owner: str | None = None) -> Declarations:
+        merged = self.base.declarations_for(kind, name, owner).cleaned()
+        merged.merge(self.top)
+        return merged
+
+    def cleaned(self) -> Declarations:
+        merged = self.base.cleaned()
+        merged.merge(self.top)
+        return merged.cleaned()
+
+    def struct_fields(self, name: str):
+        return self.declarations_for("struct", name).struct_fields(name)
+
+    def enum_variants(self, name: str):
+        return self.declarations_for("enum", name).enum_variants(name)
+
+    def has_free_fn(self, name: str) -> bool:
+        return self.declarations_for("fn", name).has_free_fn(name)
+
+    def function_return(self, owner: str | None, name: str):
+        return self.declarations_for("fn", name, owner).function_return(owner, name)
 
 
 def provider_for(path: Path):

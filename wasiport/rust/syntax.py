@@ -177,6 +177,24 @@ def captured(query: LazyQuery, root) -> list:
     return nodes
 
 
+_SCOPES_AND_DECLARATIONS = LazyQuery(COLLECT_PATTERN + "\n" + INDEX_PATTERN)
+
+
+def scopes_and_declarations(root) -> tuple[list, list]:
+    """`captured` of COLLECT_PATTERN and of INDEX_PATTERN, from one walk of the tree."""
+    import tree_sitter
+
+    collect: list = []
+    index: list = []
+    for pattern, captures in tree_sitter.QueryCursor(_SCOPES_AND_DECLARATIONS.get()).matches(root):
+        target = collect if pattern == 0 else index  # pattern 0: COLLECT_PATTERN's alternation
+        for found in captures.values():
+            target.extend(found)
+    collect.sort(key=lambda n: (n.start_byte, -n.end_byte))
+    index.sort(key=lambda n: (n.start_byte, -n.end_byte))
+    return collect, index
+
+
 def walk_order(nodes: list) -> list:
     """`nodes` (of one tree) in the order of `stack = [root]; node = stack.pop();
     stack.extend(node.named_children)`: depth first, children last to first.

@@ -647,6 +647,10 @@ class Declarations:
                 else:
                     target.setdefault(name, value)
 
+    def declarations_for(self, kind: str, name: str, owner: str | None = None) -> "Declarations":
+        """What lookups of `name` need (crateindex.LazyDeclarations narrows; here: all)."""
+        return self
+
     # Lookups, shared with crateindex.LazyDeclarations (a value may be None: ambiguous).
     def struct_fields(self, name: str):
         return self.structs.get(name, {})

@@ -1,0 +1,206 @@
+"""What the scanner leaves out to be fast must never change what it finds.
+
+Each shortcut is checked against the slow way on real sources: the query run
+over the keyword ranges against a walk of the whole tree, the crate index's
+per-name lookups against the whole merged index, files whose keywords are only
+in comments, a rule's `prefilter`, and the Cargo.toml checks in the pool.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wasiport.engine import matcher
+from wasiport.engine.rules import RuleError, load_pack
+from wasiport.model import Profile
+from wasiport.rust.crateindex import LazyDeclarations, Overlay, _DECLARED
+from wasiport.rust.source import parse_bytes
+from wasiport.rust.types import Declarations
+from wasiport.scan import load_rules, scan_paths
+
+REPO = Path(__file__).resolve().parents[2]
+REGISTRY = Path("/usr/share/cargo/registry")
+
+
+def real_sources() -> list[Path]:
+    """Our samples and Debian's socket crates (installed by .ci/run)."""
+    files = sorted((REPO / "corpus" / "samples").rglob("*.rs"))
+    for pattern in ("ureq-*", "tiny_http-*", "mio-*", "socket2-*", "hyper-*"):
+        for crate in sorted(REGISTRY.glob(pattern)):
+            files.extend(sorted((crate / "src").rglob("*.rs")))
+    return files
+
+
+def matched(prepared) -> tuple:
+    """What a run of the combined query gave, as byte ranges (comparable across runs)."""
+    rules = {
+        position: [sorted((name, tuple((n.start_byte, n.end_byte) for n in nodes)) for name, nodes in captures.items()) for captures in found]
+        for position, found in prepared.rule_matches.items()
+    }
+    macros = [(n.start_byte, n.end_byte) for n in prepared.macros]
+    return rules, macros
+
+
+def test_the_query_over_keyword_ranges_finds_what_a_whole_walk_finds():
+    rules = load_rules(Profile()).rules
+    combined = matcher._Combined(rules)
+    checked = 0
+    for path in real_sources():
+        data = path.read_bytes()
+        active = matcher.active_rules(rules, data)
+        if not active:
+            continue
+        root = parse_bytes(data).root_node
+        ranges = matcher.keyword_ranges(root, data, matcher._view_keywords(active))
+        whole, narrowed = combined.run(root), combined.run(root, ranges)
+        positions = {combined.position[(r.id, r.query_text)] for r in active}
+        whole_rules, whole_macros = matched(whole)
+        narrow_rules, narrow_macros = matched(narrowed)
+        # rules with a keyword in the file: the same matches in the same order
+        assert {p: m for p, m in whole_rules.items() if p in positions} == {p: m for p, m in narrow_rules.items() if p in positions}, path
+        # macros whose body mentions a keyword (the ones the scan re-parses) are all there
+        keywords = matcher._view_keywords(active)
+        wanted = [
+            (n.start_byte, n.end_byte)
+            for n in whole.macros
+            if any(matcher._in_code(data, k, n.start_byte, n.end_byte) for k in keywords)
+        ]
+        assert set(wanted) <= set(narrow_macros), path
+        checked += 1
+    assert checked >= 20
+
+
+def test_keyword_ranges_look_into_impl_and_mod_bodies():
+    data = b"""use std::io;
+impl Server {
+    fn unrelated(&self) {}
+    fn open(&self) { let s = std::net::TcpStream::connect(self.addr); }
+}
+mod inner { fn other() {} }
+"""
+    root = parse_bytes(data).root_node
+    ranges = matcher.keyword_ranges(root, data, {b"TcpStream"})
+    covered = b"".join(data[s:e] for s, e in ranges)
+    assert b"fn open" in covered and b"fn unrelated" not in covered and b"mod inner" not in covered
+
+
+def test_keywords_only_in_comments_do_not_make_a_file_worth_parsing(tmp_path):
+    (tmp_path / "docs.rs").write_text(
+        "//! Connect with `std::net::TcpStream::connect(addr)`.\n"
+        "/// let s = std::net::TcpStream::connect(\"127.0.0.1:80\")?;\n"
+        "// use std::net::TcpStream;\n"
+        "pub fn f() {}\n"
+    )
+    (tmp_path / "code.rs").write_text("use std::io; // not std::net here\nuse std::net::TcpStream; // trailing comment\n")
+    (tmp_path / "string.rs").write_text('use std::net::SocketAddr;\nconst S: &str = "a\n// TcpStream inside a string";\n')
+    result = scan_paths([tmp_path], use_cache=False, jobs=1)
+    assert {(Path(f.path).name, f.span.start_line) for f in result.findings} == {("code.rs", 2)}
+    assert scan_paths([tmp_path / "docs.rs"], use_cache=False, jobs=1).files_parsed == 0  # never reached tree-sitter
+
+
+def test_comment_lines_inside_macro_bodies_do_not_trigger_a_reparse():
+    data = b"fn f() {\n    log!(\n        // TcpStream\n        x);\n    t!(TcpStream::connect(a));\n}\n"
+    root = parse_bytes(data).root_node
+    bodies = [data[m.start_byte : m.end_byte] for m, _ in matcher._macro_bodies(root, data, {b"TcpStream"})]
+    assert bodies == [b"t!(TcpStream::connect(a))"]
+
+
+def crate_dirs() -> list[Path]:
+    found = [REPO / "corpus" / "samples" / "redis-sample"]
+    for pattern in ("tiny_http-*", "ureq-*", "mio-0.8*", "hyper-0.14*"):
+        found.extend(sorted(REGISTRY.glob(pattern))[:1])
+    return [d for d in found if (d / "src").is_dir()]
+
+
+@pytest.mark.parametrize("crate", crate_dirs(), ids=lambda p: p.name)
+def test_crate_index_lookups_equal_the_whole_merged_index(crate):
+    lazy, whole = LazyDeclarations(crate), LazyDeclarations(crate).cleaned()
+    names: set[tuple[str, str]] = set()
+    for data in lazy.files:
+        for kind, pattern in _DECLARED.items():
+            names |= {(kind, n.decode("utf-8", "replace")) for n in pattern.findall(data)}
+    names |= {("fn", "new"), ("struct", "NoSuchThing"), ("fn", "r#match")}
+    owners = [None, *whole.functions][:40]
+    for kind, name in sorted(names):
+        if kind == "struct":
+            assert lazy.struct_fields(name) == whole.struct_fields(name), name
+        elif kind == "enum":
+            assert lazy.enum_variants(name) == whole.enum_variants(name), name
+        else:
+            assert lazy.has_free_fn(name) == whole.has_free_fn(name), name
+            for owner in owners:
+                assert lazy.function_return(owner, name) == whole.function_return(owner, name), (owner, name)
+
+
+def test_an_overlay_answers_as_the_merged_declarations_would():
+    crate = REPO / "corpus" / "samples" / "redis-sample"
+    base = LazyDeclarations(crate)
+    full = base.cleaned()
+    some_struct = next(iter(full.structs))
+    top = Declarations(structs={some_struct: {"other": ("path", ("std", "net", "TcpStream"))}, "Local": {"x": None}})
+    merged = full.cleaned()
+    merged.merge(top)
+    overlay = Overlay(base, top)
+    for name in [*full.structs, "Local", "Missing"]:
+        assert overlay.struct_fields(name) == merged.struct_fields(name), name
+    for owner, functions in full.functions.items():
+        for name in functions:
+            assert overlay.function_return(owner, name) == merged.function_return(owner, name)
+            assert overlay.function_return(None, name) == merged.function_return(None, name)
+    nested = Overlay(overlay, Declarations(structs={"Local": {"y": None}}))
+    again = merged.cleaned()
+    again.merge(Declarations(structs={"Local": {"y": None}}))
+    assert nested.struct_fields("Local") == again.struct_fields("Local")
+
+
+RULE_WITH_PREFILTER = '''
+[[rule]]
+id = "spawn"
+severity = "warning"
+message = "spawn"
+keywords = ["spawn"]
+prefilter = 'thread\\s*::\\s*spawn'
+query = """(call_expression function: (scoped_identifier name: (identifier) @name) (#eq? @name "spawn")) @site"""
+[[rule.examples]]
+invalid = "fn f() { std::thread::spawn(|| {}); }"
+'''
+
+
+def test_a_rule_prefilter_narrows_where_the_rule_runs(tmp_path):
+    pack_dir = tmp_path / "pack"
+    pack_dir.mkdir()
+    (pack_dir / "r.toml").write_text(RULE_WITH_PREFILTER)
+    rule = load_pack(pack_dir).rules[0]
+    assert rule.prefilter == r"thread\s*::\s*spawn"
+    assert matcher.active_rules([rule], b"fn f() { std::thread::spawn(|| {}); }") == [rule]
+    assert matcher.active_rules([rule], b"fn f() { tokio::task::spawn(async {}); }") == []
+
+
+def test_a_bad_prefilter_names_the_file_and_rule(tmp_path):
+    pack_dir = tmp_path / "pack"
+    pack_dir.mkdir()
+    (pack_dir / "bad.toml").write_text(RULE_WITH_PREFILTER.replace("prefilter = 'thread", "prefilter = '(thread"))
+    with pytest.raises(RuleError) as raised:
+        load_pack(pack_dir)
+    assert "bad.toml" in str(raised.value) and "spawn" in str(raised.value) and "`prefilter` is not a valid regular expression" in str(raised.value)
+
+
+def test_cargo_toml_checks_in_the_pool_equal_a_serial_run(tmp_path):
+    for c in range(12):
+        crate = tmp_path / f"c{c}"
+        (crate / "src").mkdir(parents=True)
+        deps = 'tokio = { version = "1", features = ["net"] }\n' if c % 2 else 'serde = "1"\n'
+        bad = "version = = 1\n" if c == 4 else ""
+        (crate / "Cargo.toml").write_text(f'[package]\nname = "c{c}"\nversion = "0.1.0"\n{bad}\n[dependencies]\n{deps}')
+        for i in range(30):
+            (crate / "src" / f"m{i}.rs").write_text("use std::net::TcpStream;\n" if i % 7 == 0 else "fn f() {}\n")
+
+    def outcome(result):
+        return [(r.path, [(f.rule_id, f.span.start_line) for f in r.findings], [(p.code, p.line) for p in r.problems]) for r in result.reports]
+
+    serial = scan_paths([tmp_path], use_cache=False, jobs=1)
+    parallel = scan_paths([tmp_path], use_cache=False, jobs=2)
+    assert outcome(parallel) == outcome(serial)
+    manifests = [r for r in serial.reports if r.path.endswith("Cargo.toml")]
+    assert len(manifests) == 7  # six with tokio's net, one malformed
