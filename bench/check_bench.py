@@ -12,7 +12,8 @@ wasiport runs with --all-targets, ast-grep and rg see tests/ and examples/ too):
   (c) wasiport check, cold: empty cache, --jobs N
   (d) wasiport check, warm: the same command again on the unchanged tree
   (e) pre-commit: `wasiport check one.rs` as a fresh process vs `ast-grep scan one.rs`,
-      several files, each the median of a few runs
+      several files, each the median of a few runs; wasiport installed in a virtual
+      environment of its own (bench/.hook-venv), as pre-commit installs a hook
   (f) peak memory (largest process, getrusage of the children) at 25/50/100% of the crates
   (g) finding sets: wasiport vs ast-grep at (rule, file, line), differences by cause, and
       how many of our findings are inside macro invocations
@@ -92,6 +93,11 @@ class Runner:
     def wasiport(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "wasiport", "check", "--fail-on", "never", *args]
 
+    def hook(self, venv: Path, *args: str) -> list[str]:
+        """`wasiport check` as a pre-commit hook runs it: the console script of an install in
+        a virtual environment of its own (pre-commit makes one per hook repository)."""
+        return [str(venv / "bin" / "wasiport"), "check", "--fail-on", "never", *args]
+
     def astgrep_scan(self, *args: str) -> list[str]:
         return [self.astgrep, "scan", "-c", str(RULES), *NO_IGNORE, *args]
 
@@ -99,6 +105,17 @@ class Runner:
         """Wall time and the largest process's peak RSS (KiB) of one fresh run."""
         out = subprocess.run([sys.executable, "-c", _RUSAGE_WRAPPER, *argv], cwd=self.registry, env=env or self.env, capture_output=True, text=True).stdout.split()
         return float(out[0]), int(out[1])
+
+
+def hook_venv(venv: Path = HERE / ".hook-venv") -> Path:
+    """A virtual environment with wasiport installed (editable: it runs this checkout), made
+    once. Its interpreter starts like a hook's: without the packages and `.pth` files of the
+    Python that runs this script (on some machines those import modules at every start-up)."""
+    if not (venv / "bin" / "wasiport").exists():
+        log(f"creating {venv} for the pre-commit comparison ...")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-e", str(REPO)], check=True)
+    return venv
 
 
 def median_time(runner: Runner, argv: list[str], repeat: int) -> float:
@@ -332,15 +349,16 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     # (e) pre-commit
-    python_start = median_time(runner, [sys.executable, "-c", "pass"], args.repeat)
+    venv = hook_venv()
+    python_start = median_time(runner, [str(venv / "bin" / "python"), "-c", "pass"], args.repeat)
     per_file = []
     for path in pick_precommit_files(document, registry, args.files):
         times = []
-        runner.timed(runner.wasiport(path))  # the hook has run before: its rule pack cache is there
+        runner.timed(runner.hook(venv, path))  # the hook has run before: its rule pack cache is there
         for _ in range(args.repeat):
             for stale in cache_dir.glob("scan-*.pickle"):
                 stale.unlink()  # but the changed file's findings are not in the cache
-            times.append(runner.timed(runner.wasiport(path))[0])
+            times.append(runner.timed(runner.hook(venv, path))[0])
         ours = statistics.median(times)
         theirs = median_time(runner, runner.astgrep_scan(path), args.repeat)
         per_file.append({"file": path, "bytes": (registry / path).stat().st_size, "wasiport": round(ours, 4), "astgrep": round(theirs, 4), "ratio": round(ours / theirs, 2)})

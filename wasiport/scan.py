@@ -7,11 +7,9 @@ no finding and most files of a large tree never reach tree-sitter.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -101,6 +99,8 @@ def load_compat(profile: Profile, directory: Path | None = None, *, use_cache: b
 
 
 def _load_compat_file(path: Path) -> CompatData:
+    import tomllib  # here: a run served from the cache never parses TOML
+
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
@@ -151,25 +151,35 @@ def _memoised_on_disk(kind: str, files: list[Path], build: Callable[[], object])
         stats = [(str(p), st.st_size, st.st_mtime_ns) for p in files for st in (os.stat(p),)]
     except OSError:
         return build()
-    import hashlib
-
-    key = hashlib.sha256(repr((__version__, kind, stats)).encode()).hexdigest()[:24]
-    path = cache_base() / f"{kind}-{key}.pickle"
+    key = repr((__version__, kind, stats))
+    path = cache_base() / f"{kind}-{_file_key(key)}.pickle"
     try:
         with open(path, "rb") as handle:
-            return pickle.load(handle)
-    except Exception:  # missing or unreadable: build it
+            stored_key, value = pickle.load(handle)
+        if stored_key == key:
+            return value
+    except Exception:  # missing, unreadable or another key's: build it
         pass
     value = build()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "wb") as handle:
-            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((key, value), handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     except OSError:
         pass
     return value
+
+
+def _file_key(key: str) -> str:
+    """A short name for a cache file holding `key`, which the file stores in full and
+    is compared on load (so two keys sharing a name only evict each other). A CRC
+    rather than a cryptographic hash: `hashlib` loads OpenSSL, ~8 ms of a pre-commit run."""
+    import zlib
+
+    data = key.encode("utf-8", "surrogateescape")
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 # -- discovery ---------------------------------------------------------------------------
@@ -760,9 +770,9 @@ class ScanCache:
     the answers about which `mod` item declares a file, so that a warm run parses
     nothing."""
 
-    def __init__(self, path: Path, fingerprint: str) -> None:
+    def __init__(self, path: Path, fingerprint: tuple) -> None:
         self.path = path
-        self.fingerprint = fingerprint
+        self.fingerprint = fingerprint  # the scanned roots, rule pack, profile and features
         self.entries: dict[str, tuple] = {}
         # Cargo.toml path -> (size, mtime, has [package], display, findings, problems)
         self.manifests: dict[str, tuple] = {}
@@ -781,11 +791,10 @@ class ScanCache:
 
     @classmethod
     def for_run(cls, paths: list[Path], pack: RulePack, profile: Profile | None = None, target: Target | None = None) -> "ScanCache":
-        base = cache_base()
-        key = hashlib.sha256("\0".join(sorted(str(p.resolve()) for p in paths)).encode()).hexdigest()[:24]
+        roots = "\0".join(sorted(str(p.resolve()) for p in paths))
         # Findings depend on the profile (gate, API version) and the enabled features too.
         extra = repr(profile) + repr(sorted(target.features) if target is not None and target.features is not None else None)
-        return cls(base / f"scan-{key}.pickle", _pack_fingerprint(pack, extra))
+        return cls(cache_base() / f"scan-{_file_key(roots)}.pickle", (roots, _pack_fingerprint(pack, extra)))
 
     @staticmethod
     def _stat(path: str) -> tuple[int, int] | None:
@@ -863,10 +872,13 @@ class ScanCache:
             pass  # a cache that cannot be written only costs time
 
 
-def _pack_fingerprint(pack: RulePack, extra: str = "") -> str:
-    digest = hashlib.sha256(__version__.encode())
-    digest.update(extra.encode())
+def _pack_fingerprint(pack: RulePack, extra: str = "") -> tuple:
+    """What the findings depend on besides the sources: wasiport's version, the profile
+    (`extra`) and every rule file's name, size and CRC."""
+    import zlib
+
+    files = []
     for path in sorted(pack.directory.rglob("*.toml")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+        data = path.read_bytes()
+        files.append((path.name, len(data), zlib.crc32(data)))
+    return (__version__, extra, tuple(files))

@@ -27,7 +27,6 @@ tomllib and queries are compiled by tree-sitter.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -127,6 +126,8 @@ def load_pack(directory: Path, *, compile_queries: bool = True) -> RulePack:
 
 
 def load_rule_file(path: Path, pack: str, *, compile_queries: bool = True) -> list[Rule]:
+    import tomllib  # here: a pre-commit run loads the parsed pack from the cache
+
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
