@@ -283,8 +283,11 @@ def against_git(runner: Runner, rev: str, current: bytes) -> dict:
         "rev": rev,
         "seconds": round(seconds, 2),
         "identical_output": out == current,
-        "identical_findings": before["findings"] == after["findings"] and before["problems"] == after["problems"],
+        "identical_findings": before["findings"] == after["findings"],
+        "identical_problems": before["problems"] == after["problems"],
         "findings": [len(before["findings"]), len(after["findings"])],
+        "problems_only_before": [f"{p['path']}:{p.get('line')} {p['code']}" for p in before["problems"] if p not in after["problems"]],
+        "problems_only_now": [f"{p['path']}:{p.get('line')} {p['code']}" for p in after["problems"] if p not in before["problems"]],
     }
 
 
@@ -450,6 +453,10 @@ def print_table(r: dict) -> None:
     if "against_git" in r:
         g = r["against_git"]
         print(f"\nsame findings as {g['rev']}: {g['identical_findings']} (byte-identical JSON: {g['identical_output']}; {g['findings']})")
+        for line in g.get("problems_only_before", []):
+            print(f"  problem only at {g['rev']}: {line}")
+        for line in g.get("problems_only_now", []):
+            print(f"  problem only now: {line}")
 
 
 if __name__ == "__main__":

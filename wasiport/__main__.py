@@ -1,5 +1,3 @@
-import sys
+from wasiport.cli import entry
 
-from wasiport.cli import main
-
-sys.exit(main())
+entry()

@@ -36,6 +36,9 @@ class _Prefilter:
 
     @staticmethod
     def search(data: bytes) -> bool:
+        # Every form below spells `net` or `thread`: two scans reject most files.
+        if b"net" not in data and b"thread" not in data:
+            return False
         if b"std::net" in data or b"std::thread" in data:
             return True
         if (b"net::" in data or b"thread::" in data) and _NET_PATH.search(data):
@@ -56,11 +59,12 @@ def is_generated(data: bytes) -> bool:
     return GENERATED_MARKER in data[:300]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per file of the tree: slots keep a large scan's memory down
 class FileTask:
     path: str  # absolute
     display: str
     is_crate_root: bool
+    crate: str = ""  # the directory of the package it belongs to ("" for files given by name)
 
 
 @dataclass
@@ -190,8 +194,8 @@ def discover(paths: Iterable[Path], *, all_targets: bool = False, nested_crates:
 
 
 def _discover(
-    paths: Iterable[Path], *, all_targets: bool = False, nested_crates: bool = True
-) -> tuple[list[FileTask], list[Path], dict[str, str], dict[Path, str]]:
+    paths: Iterable[Path], *, all_targets: bool = False, nested_crates: bool = True, directories: list | None = None
+) -> tuple[list[FileTask], list[Path], dict[Path, str]]:
     """The files to scan, the Cargo.toml files under `paths` (candidates for
     `crate_manifests`, before the [package] check), each file's crate directory, and
     the manifests' display paths.
@@ -201,11 +205,12 @@ def _discover(
     `_walk_rust_files` took them (not below tests/examples/benches of a crate unless
     `all_targets`, not in nested packages unless `nested_crates`). Strings rather than
     Path objects, and no `resolve()` per file: it stats every path component, which
-    made discovery cost seconds on a large tree."""
+    made discovery cost seconds on a large tree. `directories`, when given, receives
+    (directory, mtime) of every directory listed: the walk's result stays right while
+    none of them changes (ScanCache.discovered)."""
     tasks: dict[str, FileTask] = {}
     manifests: list[Path] = []
     manifest_displays: dict[Path, str] = {}
-    crate_of: dict[str, str] = {}
     cwd = str(Path.cwd())
     cwd_prefix = cwd.rstrip("/") + "/"
     for given in paths:
@@ -230,6 +235,8 @@ def _discover(
         while stack:
             directory, relative, scanned, crate = stack.pop()
             try:
+                if directories is not None:  # before listing it: a later change shows
+                    directories.append((directory, os.stat(directory).st_mtime_ns))
                 entries = list(os.scandir(directory))
             except OSError:
                 continue  # os.walk skips unreadable directories too
@@ -274,14 +281,27 @@ def _discover(
                             display = path[len(cwd_prefix):]
                         else:
                             display = given_prefix + (relative + "/" + name if relative else name)
-                        tasks[path] = FileTask(path, display, _looks_like_root_text(path))
-                        crate_of[path] = crate
+                        tasks[path] = FileTask(path, display, _looks_like_root_text(path), crate)
             if not nested_crates and relative and has_manifest:
                 continue  # neither walk goes below a nested package
             for name in subdirs:
                 sub_scanned = take and not (has_manifest and not all_targets and name in NON_PORT_DIRS)
                 stack.append((directory + "/" + name if directory != "/" else "/" + name, relative + "/" + name if relative else name, sub_scanned, crate))
-    return sorted(tasks.values(), key=lambda t: t.display), manifests, crate_of, manifest_displays
+    return sorted(tasks.values(), key=lambda t: t.display), manifests, manifest_displays
+
+
+def _discover_cached(paths: list[Path], cache: "ScanCache | None", *, all_targets: bool, nested_crates: bool):
+    """`_discover`, or its result from the last run when no directory it listed has changed
+    (adding, removing or renaming a file or directory changes its directory's mtime)."""
+    if cache is None or not all(p.is_dir() for p in paths):
+        return _discover(paths, all_targets=all_targets, nested_crates=nested_crates)
+    key = (os.getcwd(), tuple(str(p) for p in paths), all_targets, nested_crates)
+    found = cache.discovered(key)
+    if found is None:
+        directories: list = []
+        found = _discover(paths, all_targets=all_targets, nested_crates=nested_crates, directories=directories)
+        cache.put_discovered(key, directories, found)
+    return found
 
 
 def _display(path: Path, cwd: Path) -> str:
@@ -331,9 +351,7 @@ def _scan_file(task: FileTask, rules: list[Rule], context: ScanContext) -> tuple
     were scanned and costs no second stat of the path."""
     report = FileReport(task.display)
     try:
-        with open(task.path, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            data = handle.read()
+        st, data = _read(task.path)
     except OSError as err:
         from wasiport.model import Problem
 
@@ -363,6 +381,25 @@ def _scan_file(task: FileTask, rules: list[Rule], context: ScanContext) -> tuple
     )
     report.findings.extend(scan_tree(source, rules, file_context))
     return report, True, stat
+
+
+def _read(path: str) -> tuple[os.stat_result, bytes]:
+    """The file's stat and bytes, with plain system calls: a buffered file object per
+    file cost more than the reading itself across a large tree."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        st = os.fstat(fd)
+        chunks = []
+        want = st.st_size + 1  # one more: a file that grew is read to its end
+        while True:
+            chunk = os.read(fd, want)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            want = 1 << 20
+        return st, b"".join(chunks) if len(chunks) != 1 else chunks[0]
+    finally:
+        os.close(fd)
 
 
 def _scan_chunk(tasks: list[FileTask]) -> tuple[list[tuple[int, FileReport | None, bool, tuple[int, int] | None]], dict]:
@@ -400,7 +437,7 @@ def _work(unit: tuple[str, list]):
     return _scan_chunk(items) if kind == "rs" else _check_manifest_batch(items)
 
 
-def _chunks(todo: list[FileTask], crate_of: dict[str, str], jobs: int) -> list[list[FileTask]]:
+def _chunks(todo: list[FileTask], jobs: int) -> list[list[FileTask]]:
     """Work units for the pool: whole crates, small crates packed together.
 
     A crate's files go to one worker, so its declaration index (crateindex) and its
@@ -410,7 +447,7 @@ def _chunks(todo: list[FileTask], crate_of: dict[str, str], jobs: int) -> list[l
     last one from running alone at the end."""
     groups: dict[str, list[FileTask]] = {}
     for task in todo:
-        groups.setdefault(crate_of.get(task.path, ""), []).append(task)
+        groups.setdefault(task.crate, []).append(task)
     target = max(16, len(todo) // (jobs * 64))
     chunks: list[list[FileTask]] = []
     current: list[FileTask] = []
@@ -439,21 +476,26 @@ def scan_tasks(
     jobs: int | None = None,
     cache: "ScanCache | None" = None,
     progress: Callable[[int, int], None] | None = None,
-    crate_of: dict[str, str] | None = None,
     manifests: list[tuple[Path, str]] | None = None,
+    pool: "_Pool | None" = None,
 ) -> ScanResult:
     """Scan `tasks`; also check `manifests` ((Cargo.toml, display) pairs, in the pool
-    when there is one) and put their reports, in that order, after the files'."""
+    when there is one) and put their reports, in that order, after the files'.
+
+    Only files with findings or problems keep a report (in `result.reports`, in task
+    order): on a large tree most have none, and one object per file was most of
+    the memory a scan held."""
     result = ScanResult(files_seen=len(tasks))
     todo: list[FileTask] = []
     reports: dict[str, FileReport] = {}
     for task in tasks:
         cached = cache.get(task) if cache is not None else None
-        if cached is not None:
-            reports[task.path] = cached
-            result.from_cache += 1
-        else:
+        if cached is None:
             todo.append(task)
+            continue
+        result.from_cache += 1
+        if cached is not CLEAN:
+            reports[task.path] = cached
     manifests = manifests or []
     manifest_outcomes: dict[int, tuple[list, list]] = {}
     manifest_todo: list[int] = []
@@ -463,40 +505,45 @@ def scan_tasks(
             manifest_outcomes[index] = known
         else:
             manifest_todo.append(index)
+
+    def record(task: FileTask, report: FileReport | None, parsed: bool, stat: tuple[int, int] | None) -> None:
+        if report is not None and (report.findings or report.problems):
+            reports[task.path] = report
+        result.files_parsed += int(parsed)
+        if cache is not None and stat is not None:
+            cache.put(task, report, stat)
+
     jobs = jobs or os.cpu_count() or 1
     if len(todo) >= MANY_FILES:
         from wasiport.engine.matcher import prepare_for_many
 
         prepare_for_many(rules)  # one combined query for every file, compiled before forking
-    outcomes: list[tuple[FileTask, FileReport, bool, tuple[int, int] | None]] = []
     declarations: dict = {}
     if jobs > 1 and len(todo) >= PARALLEL_THRESHOLD:
-        import multiprocessing  # here, not at the top: a one-file run never needs a pool
-        from concurrent.futures import ProcessPoolExecutor
-
-        chunks = _chunks(todo, crate_of or {}, jobs)
+        chunks = _chunks(todo, jobs)
         batches = [manifest_todo[i : i + MANIFEST_BATCH] for i in range(0, len(manifest_todo), MANIFEST_BATCH)]
         # Manifest batches last: they are small and fill the end of the scan.
         units = [("rs", chunk) for chunk in chunks] + [("toml", [(str(manifests[i][0]), manifests[i][1]) for i in batch]) for batch in batches]
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker, initargs=(rules, context)) as pool:
+        with pool if pool is not None else _Pool(jobs, rules, context) as executor:
             done = 0
             finished_batches = iter(batches)
-            for (kind, items), outcome in zip(units, pool.map(_work, units)):  # submits every unit now
+            for (kind, items), outcome in zip(units, executor.map(_work, units)):  # submits every unit now
                 if kind == "toml":
                     manifest_outcomes.update(zip(next(finished_batches), outcome))
                     continue
                 chunk_results, chunk_declarations = outcome
                 for index, report, parsed, stat in chunk_results:
-                    task = items[index]
-                    outcomes.append((task, report if report is not None else FileReport(task.display), parsed, stat))
+                    record(items[index], report, parsed, stat)
                 declarations.update(chunk_declarations)
                 done += len(items)
                 if progress:
                     progress(done, len(todo))
     else:
+        if pool is not None:
+            pool.shutdown()  # started in case the tree was large; it is not
         for index, task in enumerate(todo):
             report, parsed, stat = _scan_file(task, rules, context)
-            outcomes.append((task, report, parsed, stat))
+            record(task, report, parsed, stat)
             if progress and index % 200 == 0:
                 progress(index, len(todo))
     if any(i not in manifest_outcomes for i in manifest_todo):
@@ -507,11 +554,6 @@ def scan_tasks(
     if cache is not None:
         for index in manifest_todo:
             cache.put_manifest(*manifests[index], *manifest_outcomes[index])
-    for task, report, parsed, stat in outcomes:
-        reports[task.path] = report
-        result.files_parsed += int(parsed)
-        if cache is not None and stat is not None:
-            cache.put(task, report, stat)
     _drop_cfgd_out_modules(tasks, reports, context.target, declarations, cache)
     result.reports = [reports[t.path] for t in tasks if t.path in reports]
     for index, (manifest, display) in enumerate(manifests):
@@ -521,6 +563,36 @@ def scan_tasks(
     if cache is not None:
         cache.save()
     return result
+
+
+class _Pool:
+    """The worker processes of a scan, forked when this is made.
+
+    scan_paths makes it before walking the tree: workers forked after the walk
+    would each carry a copy of its file list, the largest thing a scan of a big
+    tree holds."""
+
+    def __init__(self, jobs: int, rules: list[Rule], context: ScanContext) -> None:
+        import multiprocessing  # here, not at the top: a one-file run never needs a pool
+        from concurrent.futures import ProcessPoolExecutor
+
+        from wasiport.engine.matcher import prepare_for_many
+
+        prepare_for_many(rules)  # compiled once, before forking: the workers inherit it
+        self.executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker, initargs=(rules, context))
+        self.executor.submit(int).result()  # with fork, the first task starts every worker
+
+    def map(self, function, items):
+        return self.executor.map(function, items)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown()
+
+    def __enter__(self) -> "_Pool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
 
 
 def scan_paths(
@@ -541,14 +613,22 @@ def scan_paths(
     profile = profile or Profile()
     pack = load_rules(profile, directory=rules_directory, use_cache=use_cache)
     context = ScanContext(profile, load_compat(profile, rules_directory, use_cache=use_cache), target=WASI.with_features(features))
-    tasks, manifest_candidates, crate_of, manifest_displays = _discover(paths, all_targets=all_targets, nested_crates=nested_crates)
     cache = ScanCache.for_run(paths, pack, profile, context.target) if use_cache else None
-    to_check: list[tuple[Path, str]] = []
-    if manifests:
-        cwd = Path.cwd()
-        for manifest in sorted({m for m in manifest_candidates if _is_package(m, cache)}):
-            to_check.append((manifest, manifest_displays.get(manifest) or _display(manifest, cwd)))
-    return scan_tasks(tasks, pack.rules, context, jobs=jobs, cache=cache, progress=progress, crate_of=crate_of, manifests=to_check)
+    jobs = jobs or os.cpu_count() or 1
+    # A directory may hold a large tree: the workers are forked now, while this process
+    # is small (see _Pool); the scan of a small one shuts them down unused.
+    pool = _Pool(jobs, pack.rules, context) if jobs > 1 and any(p.is_dir() for p in paths) else None
+    try:
+        tasks, manifest_candidates, manifest_displays = _discover_cached(paths, cache, all_targets=all_targets, nested_crates=nested_crates)
+        to_check: list[tuple[Path, str]] = []
+        if manifests:
+            cwd = Path.cwd()
+            for manifest in sorted({m for m in manifest_candidates if _is_package(m, cache)}):
+                to_check.append((manifest, manifest_displays.get(manifest) or _display(manifest, cwd)))
+        return scan_tasks(tasks, pack.rules, context, jobs=jobs, cache=cache, progress=progress, manifests=to_check, pool=pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
 
 class _ManifestChecker:
@@ -761,6 +841,9 @@ def _find_mod_declaration(root, data: bytes, module: str, target: Target, depth:
 
 # -- cache --------------------------------------------------------------------------------------
 
+CLEAN = FileReport("")  # ScanCache.get's answer for an unchanged file without findings or problems
+
+
 class ScanCache:
     """Findings per file, keyed by size and mtime, per scanned root, rule pack and target.
 
@@ -778,6 +861,8 @@ class ScanCache:
         self.manifests: dict[str, tuple] = {}
         # file -> (stats of its candidate declaring files, _declaring_item answer)
         self.declaring: dict[str, tuple] = {}
+        # (key, [(directory, mtime)], tasks as tuples, manifests, manifest displays)
+        self.discovery: tuple | None = None
         self.dirty = False
         try:
             with path.open("rb") as handle:
@@ -786,6 +871,7 @@ class ScanCache:
                 self.entries = stored["entries"]
                 self.manifests = stored.get("manifests", {})
                 self.declaring = stored.get("declaring", {})
+                self.discovery = stored.get("discovery")
         except (OSError, pickle.PickleError, EOFError, AttributeError, KeyError, TypeError, ValueError, ImportError, IndexError):
             self.entries, self.manifests, self.declaring = {}, {}, {}
 
@@ -805,6 +891,7 @@ class ScanCache:
         return st.st_size, st.st_mtime_ns
 
     def get(self, task: FileTask) -> FileReport | None:
+        """The stored report of an unchanged file (CLEAN if it had nothing), or None."""
         entry = self.entries.get(task.path)
         if entry is None:
             return None
@@ -812,15 +899,16 @@ class ScanCache:
         if stat is None or (entry[0], entry[1]) != stat:
             return None
         if len(entry) == 2:
-            return FileReport(task.display)
+            return CLEAN
         if entry[2].path != task.display:
             return None
         return entry[2]
 
-    def put(self, task: FileTask, report: FileReport, stat: tuple[int, int] | None = None) -> None:
+    def put(self, task: FileTask, report: FileReport | None, stat: tuple[int, int] | None = None) -> None:
+        """Store a file's report (None: it had nothing)."""
         stat = stat or self._stat(task.path)
         if stat is not None:
-            empty = not report.findings and not report.problems
+            empty = report is None or (not report.findings and not report.problems)
             self.entries[task.path] = (stat[0], stat[1]) if empty else (stat[0], stat[1], report)
             self.dirty = True
 
@@ -852,6 +940,24 @@ class ScanCache:
             self.manifests[key] = (stat[0], stat[1], True, display, tuple(findings), tuple(problems))
             self.dirty = True
 
+    def discovered(self, key: tuple):
+        """The stored `_discover` result for `key` if none of the directories it listed changed."""
+        if self.discovery is None or self.discovery[0] != key:
+            return None
+        _key, directories, tasks, manifests, displays = self.discovery
+        try:
+            if any(os.stat(directory).st_mtime_ns != mtime for directory, mtime in directories):
+                return None
+        except OSError:
+            return None
+        return [FileTask(*task) for task in tasks], list(manifests), displays
+
+    def put_discovered(self, key: tuple, directories: list, found) -> None:
+        tasks, manifests, displays = found
+        # tasks as tuples: their strings are the entries' keys, which pickle stores once
+        self.discovery = (key, directories, [(t.path, t.display, t.is_crate_root, t.crate) for t in tasks], manifests, displays)
+        self.dirty = True
+
     def put_declaring(self, key: str, stats: tuple, declared) -> None:
         if self.declaring.get(key) != (stats, declared):
             self.declaring[key] = (stats, declared)
@@ -864,7 +970,13 @@ class ScanCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
             with tmp.open("wb") as handle:
-                stored = {"fingerprint": self.fingerprint, "entries": self.entries, "manifests": self.manifests, "declaring": self.declaring}
+                stored = {
+                    "fingerprint": self.fingerprint,
+                    "entries": self.entries,
+                    "manifests": self.manifests,
+                    "declaring": self.declaring,
+                    "discovery": self.discovery,
+                }
                 pickle.dump(stored, handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.path)
             self.dirty = False

@@ -117,7 +117,8 @@ def crate_dirs() -> list[Path]:
 def test_crate_index_lookups_equal_the_whole_merged_index(crate):
     lazy, whole = LazyDeclarations(crate), LazyDeclarations(crate).cleaned()
     names: set[tuple[str, str]] = set()
-    for data in lazy.files:
+    for path in lazy.files:
+        data = path.read_bytes()
         for kind, pattern in _DECLARED.items():
             names |= {(kind, n.decode("utf-8", "replace")) for n in pattern.findall(data)}
     names |= {("fn", "new"), ("struct", "NoSuchThing"), ("fn", "r#match")}

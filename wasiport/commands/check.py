@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the scan cache")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output (default: on a terminal)")
     add_profile_options(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, teardown=False)  # see cli.entry
 
 
 def run(args: argparse.Namespace) -> int:

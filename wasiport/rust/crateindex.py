@@ -25,30 +25,29 @@ def crate_root_of(path: Path) -> Path | None:
     return None
 
 
-@lru_cache(maxsize=8)  # a worker scans one crate at a time (scan._chunks); each holds its files' bytes
+@lru_cache(maxsize=4)  # a worker scans a crate at a time (scan._chunks): a few is plenty
 def crate_declarations(crate_root: Path) -> "LazyDeclarations":
     return LazyDeclarations(crate_root)
 
 
-def _crate_files(crate_root: Path) -> list[bytes]:
-    """The crate's src/ files that can declare anything, in os.walk order."""
-    found: list[bytes] = []
+def _crate_files(crate_root: Path):
+    """(path, bytes) of the crate's src/ files that can declare anything, in os.walk order."""
     source_dir = crate_root / "src"
     if not source_dir.is_dir():
-        return found
+        return
     for dirpath, dirnames, filenames in os.walk(source_dir):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
             if not name.endswith(".rs"):
                 continue
+            path = Path(dirpath) / name
             try:
-                data = (Path(dirpath) / name).read_bytes()
+                data = path.read_bytes()
             except OSError:
                 continue
             if len(data) > MAX_FILE_BYTES or not any(w in data for w in _DECLARATION_WORDS):
                 continue
-            found.append(data)
-    return found
+            yield path, data
 
 
 def _file_declarations(data: bytes) -> Declarations:
@@ -79,25 +78,32 @@ class LazyDeclarations:
     one the whole merged index gives. `cleaned()` still builds everything."""
 
     def __init__(self, crate_root: Path) -> None:
-        self.files = _crate_files(crate_root)
+        # The files' paths and the names each may declare; not their bytes, which a large
+        # crate has megabytes of: a file is read again when a lookup needs it parsed.
+        self.files: list[Path] = []
+        self._declared: dict[str, dict[str, list[int]]] = {kind: {} for kind in _DECLARED}  # kind -> name -> files
+        for index, (path, data) in enumerate(_crate_files(crate_root)):
+            self.files.append(path)
+            for kind, pattern in _DECLARED.items():
+                names = self._declared[kind]
+                for found in set(pattern.findall(data)):
+                    names.setdefault(found.decode("utf-8", "replace"), []).append(index)
         self._per_file: dict[int, Declarations] = {}
         self._by_key: dict[tuple[str, str, str | None], Declarations] = {}
         self._full: Declarations | None = None
-        self._declared: dict[str, dict[str, list[int]]] | None = None  # kind -> name -> files
+
+    def _read(self, index: int) -> bytes:
+        try:
+            return self.files[index].read_bytes()
+        except OSError:
+            return b""  # gone since the crate was indexed: it declares nothing now
 
     def _declarations(self, index: int) -> Declarations:
         if index not in self._per_file:
-            self._per_file[index] = _file_declarations(self.files[index])
+            self._per_file[index] = _file_declarations(self._read(index))
         return self._per_file[index]
 
     def _files_declaring(self, kind: str, name: str) -> list[int]:
-        if self._declared is None:
-            self._declared = {kind: {} for kind in _DECLARED}
-            for index, data in enumerate(self.files):
-                for kind_, pattern in _DECLARED.items():
-                    names = self._declared[kind_]
-                    for found in set(pattern.findall(data)):
-                        names.setdefault(found.decode("utf-8", "replace"), []).append(index)
         return self._declared[kind].get(name, [])
 
     def declarations_for(self, kind: str, name: str, owner: str | None = None) -> Declarations:
@@ -112,7 +118,7 @@ class LazyDeclarations:
             owner_text = owner.encode() if owner is not None else b""
             merged = Declarations()
             for index in self._files_declaring(kind, name):
-                if owner_text in self.files[index]:
+                if not owner_text or index in self._per_file or owner_text in self._read(index):
                     merged.merge(self._declarations(index))
             self._by_key[key] = merged.cleaned()
         return self._by_key[key]
