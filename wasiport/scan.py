@@ -12,7 +12,7 @@ import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from wasiport import __version__
 from wasiport.engine.matcher import CompatData, ScanContext
@@ -196,6 +196,22 @@ def discover(paths: Iterable[Path], *, all_targets: bool = False, nested_crates:
 def _discover(
     paths: Iterable[Path], *, all_targets: bool = False, nested_crates: bool = True, directories: list | None = None
 ) -> tuple[list[FileTask], list[Path], dict[Path, str]]:
+    """`_walk`'s batches as one sorted list, and its manifests and their displays."""
+    manifests: list[Path] = []
+    manifest_displays: dict[Path, str] = {}
+    tasks = [t for batch in _walk(paths, manifests, manifest_displays, all_targets=all_targets, nested_crates=nested_crates, directories=directories) for t in batch]
+    return sorted(tasks, key=lambda t: t.display), manifests, manifest_displays
+
+
+def _walk(
+    paths: Iterable[Path],
+    manifests: list[Path],
+    manifest_displays: dict[Path, str],
+    *,
+    all_targets: bool = False,
+    nested_crates: bool = True,
+    directories: list | None = None,
+) -> Iterator[list[FileTask]]:
     """The files to scan, the Cargo.toml files under `paths` (candidates for
     `crate_manifests`, before the [package] check), each file's crate directory, and
     the manifests' display paths.
@@ -207,10 +223,13 @@ def _discover(
     Path objects, and no `resolve()` per file: it stats every path component, which
     made discovery cost seconds on a large tree. `directories`, when given, receives
     (directory, mtime) of every directory listed: the walk's result stays right while
-    none of them changes (ScanCache.discovered)."""
+    none of them changes (ScanCache.discovered).
+
+    The files come in batches, one per subtree of a given directory's entries (per
+    crate, in a registry or workspace), as soon as that subtree is walked: the scan
+    of the first crates starts while the walk goes on. `manifests` and
+    `manifest_displays` are filled in as the walk finds them."""
     tasks: dict[str, FileTask] = {}
-    manifests: list[Path] = []
-    manifest_displays: dict[Path, str] = {}
     cwd = str(Path.cwd())
     cwd_prefix = cwd.rstrip("/") + "/"
     for given in paths:
@@ -221,7 +240,9 @@ def _discover(
                 raise UserError(f"{given}: not a Rust source file (.rs) or crate directory")
             if given.suffix == ".rs":
                 absolute = given.resolve()
-                tasks[str(absolute)] = FileTask(str(absolute), _display(given, Path(cwd)), _looks_like_root(absolute))
+                if str(absolute) not in tasks:
+                    tasks[str(absolute)] = task = FileTask(str(absolute), _display(given, Path(cwd)), _looks_like_root(absolute))
+                    yield [task]
             else:
                 manifests.append(given)
             continue
@@ -232,8 +253,16 @@ def _discover(
         given_prefix = "" if given_base == "." else given_base if given_base.endswith("/") else given_base + "/"
         # (directory, its path relative to root, whether its .rs files are scanned, crate dir)
         stack: list[tuple[str, str, bool, str]] = [(root, "", True, "")]
+        batch: list[FileTask] = []
+        subtree = ""  # the entry of the given directory whose subtree is being walked
         while stack:
             directory, relative, scanned, crate = stack.pop()
+            top = relative.split("/", 1)[0]
+            if top != subtree:  # depth first: the previous entry's subtree is complete
+                if batch:
+                    yield batch
+                    batch = []
+                subtree = top
             try:
                 if directories is not None:  # before listing it: a later change shows
                     directories.append((directory, os.stat(directory).st_mtime_ns))
@@ -281,27 +310,15 @@ def _discover(
                             display = path[len(cwd_prefix):]
                         else:
                             display = given_prefix + (relative + "/" + name if relative else name)
-                        tasks[path] = FileTask(path, display, _looks_like_root_text(path), crate)
+                        tasks[path] = task = FileTask(path, display, _looks_like_root_text(path), crate)
+                        batch.append(task)
             if not nested_crates and relative and has_manifest:
                 continue  # neither walk goes below a nested package
             for name in subdirs:
                 sub_scanned = take and not (has_manifest and not all_targets and name in NON_PORT_DIRS)
                 stack.append((directory + "/" + name if directory != "/" else "/" + name, relative + "/" + name if relative else name, sub_scanned, crate))
-    return sorted(tasks.values(), key=lambda t: t.display), manifests, manifest_displays
-
-
-def _discover_cached(paths: list[Path], cache: "ScanCache | None", *, all_targets: bool, nested_crates: bool):
-    """`_discover`, or its result from the last run when no directory it listed has changed
-    (adding, removing or renaming a file or directory changes its directory's mtime)."""
-    if cache is None or not all(p.is_dir() for p in paths):
-        return _discover(paths, all_targets=all_targets, nested_crates=nested_crates)
-    key = (os.getcwd(), tuple(str(p) for p in paths), all_targets, nested_crates)
-    found = cache.discovered(key)
-    if found is None:
-        directories: list = []
-        found = _discover(paths, all_targets=all_targets, nested_crates=nested_crates, directories=directories)
-        cache.put_discovered(key, directories, found)
-    return found
+        if batch:
+            yield batch
 
 
 def _display(path: Path, cwd: Path) -> str:
@@ -437,35 +454,45 @@ def _work(unit: tuple[str, list]):
     return _scan_chunk(items) if kind == "rs" else _check_manifest_batch(items)
 
 
-def _chunks(todo: list[FileTask], jobs: int) -> list[list[FileTask]]:
-    """Work units for the pool: whole crates, small crates packed together.
+UNIT_FILES = 100  # files per unit of pool work (a larger crate is one unit of its own)
 
-    A crate's files go to one worker, so its declaration index (crateindex) and its
-    module files are read once, not once per worker; units are small enough that the
-    pool can balance them (largest first): a crate's cost depends on how many of its
-    files pass the prefilter, unknown until they are read, so many units keep the
-    last one from running alone at the end."""
+
+def _units(pending: list[FileTask], *, final: bool) -> tuple[list[list[FileTask]], list[FileTask]]:
+    """Units of pool work from the files waiting for one, and what keeps waiting.
+
+    A crate's files go to one unit, so its declaration index (crateindex) and its
+    module files are read once, not once per worker; small crates are packed
+    together. Until `final`, a pack short of UNIT_FILES waits for the next crates."""
     groups: dict[str, list[FileTask]] = {}
-    for task in todo:
+    for task in pending:
         groups.setdefault(task.crate, []).append(task)
-    target = max(16, len(todo) // (jobs * 64))
-    chunks: list[list[FileTask]] = []
+    units: list[list[FileTask]] = []
     current: list[FileTask] = []
     for group in groups.values():
-        if len(group) >= target:
-            chunks.append(group)
+        if len(group) >= UNIT_FILES:
+            units.append(group)
             continue
         current.extend(group)
-        if len(current) >= target:
-            chunks.append(current)
+        if len(current) >= UNIT_FILES:
+            units.append(current)
             current = []
-    if current:
-        chunks.append(current)
-    chunks.sort(key=len, reverse=True)
-    return chunks
+    if current and final:
+        units.append(current)
+        current = []
+    return units, current
 
 
 MANIFEST_BATCH = 64
+
+
+class _Batches:
+    """Files to scan as batches, for callers that have them all at once."""
+
+    def __init__(self, tasks: list[FileTask]) -> None:
+        self.tasks = tasks
+
+    def __iter__(self) -> Iterator[list[FileTask]]:
+        yield self.tasks
 
 
 def scan_tasks(
@@ -480,31 +507,38 @@ def scan_tasks(
     pool: "_Pool | None" = None,
 ) -> ScanResult:
     """Scan `tasks`; also check `manifests` ((Cargo.toml, display) pairs, in the pool
-    when there is one) and put their reports, in that order, after the files'.
+    when there is one) and put their reports, in that order, after the files'."""
+    return _scan(_Batches(tasks), rules, context, jobs=jobs, cache=cache, progress=progress, manifests=lambda: manifests or [], pool=pool)
 
-    Only files with findings or problems keep a report (in `result.reports`, in task
-    order): on a large tree most have none, and one object per file was most of
-    the memory a scan held."""
-    result = ScanResult(files_seen=len(tasks))
-    todo: list[FileTask] = []
+
+def _scan(
+    discovery,
+    rules: list[Rule],
+    context: ScanContext,
+    *,
+    jobs: int | None,
+    cache: "ScanCache | None",
+    progress: Callable[[int, int], None] | None,
+    manifests: Callable[[], list[tuple[Path, str]]],
+    pool: "_Pool | None",
+) -> ScanResult:
+    """Scan the files `discovery` yields in batches (its `tasks`, once iterated, are all
+    of them in order), then the Cargo.toml files `manifests()` names.
+
+    With a pool, work is handed out while the batches still come (the walk of a large
+    tree and the scan overlap) once enough files are waiting; a tree with fewer is
+    scanned in this process. Only files with findings or problems keep a report (in
+    `result.reports`, in task order): on a large tree most have none, and one object
+    per file was most of the memory a scan held."""
+    result = ScanResult()
     reports: dict[str, FileReport] = {}
-    for task in tasks:
-        cached = cache.get(task) if cache is not None else None
-        if cached is None:
-            todo.append(task)
-            continue
-        result.from_cache += 1
-        if cached is not CLEAN:
-            reports[task.path] = cached
-    manifests = manifests or []
-    manifest_outcomes: dict[int, tuple[list, list]] = {}
-    manifest_todo: list[int] = []
-    for index, (manifest, display) in enumerate(manifests):
-        known = cache.cached_manifest(manifest, display) if cache is not None else None
-        if known is not None:
-            manifest_outcomes[index] = known
-        else:
-            manifest_todo.append(index)
+    declarations: dict = {}
+    jobs = jobs or os.cpu_count() or 1
+    if jobs > 1 and pool is None:
+        pool = _LazyPool(jobs, rules, context)
+    pending: list[FileTask] = []  # not in the cache, not handed out yet
+    submitted: list[tuple[str, list, object]] = []  # (kind, items, future), in order
+    seen = 0
 
     def record(task: FileTask, report: FileReport | None, parsed: bool, stat: tuple[int, int] | None) -> None:
         if report is not None and (report.findings or report.problems):
@@ -513,50 +547,83 @@ def scan_tasks(
         if cache is not None and stat is not None:
             cache.put(task, report, stat)
 
-    jobs = jobs or os.cpu_count() or 1
-    if len(todo) >= MANY_FILES:
+    def hand_out(units: list[list[FileTask]]) -> None:
+        for unit in units:
+            submitted.append(("rs", unit, pool.submit(_work, ("rs", unit))))
+
+    for batch in discovery:
+        seen += len(batch)
+        for task in batch:
+            cached = cache.get(task) if cache is not None else None
+            if cached is None:
+                pending.append(task)
+                continue
+            result.from_cache += 1
+            if cached is not CLEAN:
+                reports[task.path] = cached
+        if pool is not None and (submitted or len(pending) >= PARALLEL_THRESHOLD):
+            units, pending = _units(pending, final=False)
+            hand_out(units)
+    tasks = discovery.tasks
+    result.files_seen = len(tasks)
+    if pool is not None and (submitted or len(pending) >= PARALLEL_THRESHOLD):
+        hand_out(_units(pending, final=True)[0])
+        pending = []
+    elif pool is not None:
+        pool.shutdown()  # started in case the tree was large; it is not
+        pool = None
+    if pending and len(pending) >= MANY_FILES:
         from wasiport.engine.matcher import prepare_for_many
 
-        prepare_for_many(rules)  # one combined query for every file, compiled before forking
-    declarations: dict = {}
-    if jobs > 1 and len(todo) >= PARALLEL_THRESHOLD:
-        chunks = _chunks(todo, jobs)
-        batches = [manifest_todo[i : i + MANIFEST_BATCH] for i in range(0, len(manifest_todo), MANIFEST_BATCH)]
+        prepare_for_many(rules)  # one combined query for every file
+    for index, task in enumerate(pending):  # no pool, or too few files for one
+        report, parsed, stat = _scan_file(task, rules, context)
+        record(task, report, parsed, stat)
+        if progress and index % 200 == 0:
+            progress(index, len(pending))
+
+    manifest_list = manifests()
+    manifest_outcomes: dict[int, tuple[list, list]] = {}
+    manifest_todo: list[int] = []
+    for index, (manifest, display) in enumerate(manifest_list):
+        known = cache.cached_manifest(manifest, display) if cache is not None else None
+        if known is not None:
+            manifest_outcomes[index] = known
+        else:
+            manifest_todo.append(index)
+    if submitted:
         # Manifest batches last: they are small and fill the end of the scan.
-        units = [("rs", chunk) for chunk in chunks] + [("toml", [(str(manifests[i][0]), manifests[i][1]) for i in batch]) for batch in batches]
-        with pool if pool is not None else _Pool(jobs, rules, context) as executor:
-            done = 0
-            finished_batches = iter(batches)
-            for (kind, items), outcome in zip(units, executor.map(_work, units)):  # submits every unit now
-                if kind == "toml":
-                    manifest_outcomes.update(zip(next(finished_batches), outcome))
-                    continue
-                chunk_results, chunk_declarations = outcome
-                for index, report, parsed, stat in chunk_results:
-                    record(items[index], report, parsed, stat)
-                declarations.update(chunk_declarations)
-                done += len(items)
-                if progress:
-                    progress(done, len(todo))
-    else:
-        if pool is not None:
-            pool.shutdown()  # started in case the tree was large; it is not
-        for index, task in enumerate(todo):
-            report, parsed, stat = _scan_file(task, rules, context)
-            record(task, report, parsed, stat)
-            if progress and index % 200 == 0:
-                progress(index, len(todo))
+        for start in range(0, len(manifest_todo), MANIFEST_BATCH):
+            batch = manifest_todo[start : start + MANIFEST_BATCH]
+            unit = ("toml", [(str(manifest_list[i][0]), manifest_list[i][1]) for i in batch])
+            submitted.append(("toml", batch, pool.submit(_work, unit)))
+        total = sum(len(items) for kind, items, _ in submitted if kind == "rs")
+        done = 0
+        for kind, items, future in submitted:
+            outcome = future.result()
+            if kind == "toml":
+                manifest_outcomes.update(zip(items, outcome))
+                continue
+            chunk_results, chunk_declarations = outcome
+            for index, report, parsed, stat in chunk_results:
+                record(items[index], report, parsed, stat)
+            declarations.update(chunk_declarations)
+            done += len(items)
+            if progress:
+                progress(done, total)
+    if pool is not None:
+        pool.shutdown()
     if any(i not in manifest_outcomes for i in manifest_todo):
         checker = _ManifestChecker(context.profile)
         for index in manifest_todo:
             if index not in manifest_outcomes:
-                manifest_outcomes[index] = checker(*manifests[index])
+                manifest_outcomes[index] = checker(*manifest_list[index])
     if cache is not None:
         for index in manifest_todo:
-            cache.put_manifest(*manifests[index], *manifest_outcomes[index])
+            cache.put_manifest(*manifest_list[index], *manifest_outcomes[index])
     _drop_cfgd_out_modules(tasks, reports, context.target, declarations, cache)
     result.reports = [reports[t.path] for t in tasks if t.path in reports]
-    for index, (manifest, display) in enumerate(manifests):
+    for index, (manifest, display) in enumerate(manifest_list):
         findings, problems = manifest_outcomes[index]
         if findings or problems:
             result.reports.append(FileReport(display, list(findings), list(problems)))
@@ -582,17 +649,59 @@ class _Pool:
         self.executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker, initargs=(rules, context))
         self.executor.submit(int).result()  # with fork, the first task starts every worker
 
-    def map(self, function, items):
-        return self.executor.map(function, items)
+    def submit(self, function, *args):
+        return self.executor.submit(function, *args)
 
     def shutdown(self) -> None:
         self.executor.shutdown()
 
-    def __enter__(self) -> "_Pool":
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.shutdown()
+class _LazyPool:
+    """A _Pool made at the first submit (scan_tasks' callers with a list of files)."""
+
+    def __init__(self, jobs: int, rules: list[Rule], context: ScanContext) -> None:
+        self.arguments = (jobs, rules, context)
+        self.pool: _Pool | None = None
+
+    def submit(self, function, *args):
+        if self.pool is None:
+            self.pool = _Pool(*self.arguments)
+        return self.pool.submit(function, *args)
+
+    def shutdown(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+class _Discovery:
+    """`_walk`'s batches, or the last run's result as one batch when no directory it
+    listed has changed (adding, removing or renaming a file or directory changes its
+    directory's mtime). Once iterated: `tasks` (all, in display order), `manifests`
+    and `displays` (the Cargo.toml files found and their display paths)."""
+
+    def __init__(self, paths: list[Path], cache: "ScanCache | None", *, all_targets: bool, nested_crates: bool) -> None:
+        self.paths = paths
+        self.cache = cache if all(p.is_dir() for p in paths) else None
+        self.options = {"all_targets": all_targets, "nested_crates": nested_crates}
+        self.key = (os.getcwd(), tuple(str(p) for p in paths), all_targets, nested_crates)
+        self.tasks: list[FileTask] = []
+        self.manifests: list[Path] = []
+        self.displays: dict[Path, str] = {}
+
+    def __iter__(self) -> Iterator[list[FileTask]]:
+        found = self.cache.discovered(self.key) if self.cache is not None else None
+        if found is not None:
+            self.tasks, self.manifests, self.displays = found
+            yield self.tasks
+            return
+        directories: list | None = [] if self.cache is not None else None
+        walked: list[FileTask] = []
+        for batch in _walk(self.paths, self.manifests, self.displays, directories=directories, **self.options):
+            walked.extend(batch)
+            yield batch
+        self.tasks = sorted(walked, key=lambda t: t.display)
+        if self.cache is not None:
+            self.cache.put_discovered(self.key, directories, (self.tasks, self.manifests, self.displays))
 
 
 def scan_paths(
@@ -618,14 +727,16 @@ def scan_paths(
     # A directory may hold a large tree: the workers are forked now, while this process
     # is small (see _Pool); the scan of a small one shuts them down unused.
     pool = _Pool(jobs, pack.rules, context) if jobs > 1 and any(p.is_dir() for p in paths) else None
+    discovery = _Discovery(paths, cache, all_targets=all_targets, nested_crates=nested_crates)
+
+    def manifest_jobs() -> list[tuple[Path, str]]:
+        if not manifests:
+            return []
+        cwd = Path.cwd()
+        return [(m, discovery.displays.get(m) or _display(m, cwd)) for m in sorted({m for m in discovery.manifests if _is_package(m, cache)})]
+
     try:
-        tasks, manifest_candidates, manifest_displays = _discover_cached(paths, cache, all_targets=all_targets, nested_crates=nested_crates)
-        to_check: list[tuple[Path, str]] = []
-        if manifests:
-            cwd = Path.cwd()
-            for manifest in sorted({m for m in manifest_candidates if _is_package(m, cache)}):
-                to_check.append((manifest, manifest_displays.get(manifest) or _display(manifest, cwd)))
-        return scan_tasks(tasks, pack.rules, context, jobs=jobs, cache=cache, progress=progress, manifests=to_check, pool=pool)
+        return _scan(discovery, pack.rules, context, jobs=jobs, cache=cache, progress=progress, manifests=manifest_jobs, pool=pool)
     finally:
         if pool is not None:
             pool.shutdown()

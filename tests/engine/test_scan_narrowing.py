@@ -205,3 +205,47 @@ def test_cargo_toml_checks_in_the_pool_equal_a_serial_run(tmp_path):
     assert outcome(parallel) == outcome(serial)
     manifests = [r for r in serial.reports if r.path.endswith("Cargo.toml")]
     assert len(manifests) == 7  # six with tokio's net, one malformed
+
+
+def test_lazy_scopes_resolve_as_the_whole_walk():
+    from wasiport.rust.names import Resolver
+
+    checked = 0
+    for path in real_sources():
+        data = path.read_bytes()
+        root = parse_bytes(data).root_node
+        if root.has_error:
+            continue  # the scan builds those whole
+        whole, lazy = Resolver(root, data), Resolver(root, data, lazy=True)
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.children)
+            if node.type in ("scoped_identifier", "scoped_type_identifier", "identifier", "type_identifier"):
+                assert lazy.resolve_node(node) == whole.resolve_node(node), (path, node.start_point)
+                assert [u.path for u in lazy.module_uses(node)] == [u.path for u in whole.module_uses(node)], (path, node.start_point)
+                checked += 1
+        assert sorted(str(u.path) for s in lazy.all_scopes() for u in s.uses) == sorted(str(u.path) for s in whole.scopes.values() for u in s.uses)
+    assert checked > 10_000
+
+
+def test_a_warm_run_reuses_the_walk_only_while_no_directory_changed(tmp_path, monkeypatch):
+    monkeypatch.setenv("WASIPORT_CACHE_DIR", str(tmp_path / "cache"))
+    crate = tmp_path / "c"
+    (crate / "src" / "net").mkdir(parents=True)
+    (crate / "Cargo.toml").write_text('[package]\nname = "c"\nversion = "0.1.0"\n')
+    (crate / "src" / "lib.rs").write_text("mod net;\n")
+    (crate / "src" / "net" / "mod.rs").write_text("use std::net::TcpStream;\n")
+
+    def found():
+        return sorted((Path(f.path).relative_to(crate).as_posix(), f.span.start_line) for f in scan_paths([crate], jobs=1).findings)
+
+    assert found() == [("src/net/mod.rs", 1)]
+    assert found() == [("src/net/mod.rs", 1)]  # from the cache, walk included
+    (crate / "src" / "net" / "udp.rs").write_text("use std::net::UdpSocket;\n")  # a new file deep down
+    (crate / "src" / "net" / "mod.rs").write_text("mod udp;\nuse std::net::TcpStream;\n")
+    assert found() == [("src/net/mod.rs", 2), ("src/net/udp.rs", 1)]
+    (crate / "src" / "net" / "udp.rs").unlink()
+    (crate / "src" / "extra").mkdir()  # and a new directory with a file
+    (crate / "src" / "extra" / "x.rs").write_text("use std::net::TcpListener;\n")
+    assert found() == [("src/extra/x.rs", 1), ("src/net/mod.rs", 2)]

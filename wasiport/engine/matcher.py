@@ -173,7 +173,8 @@ def scan_tree(source: SourceFile, rules: list[Rule], context: ScanContext) -> li
     prepared = combined.run(root, keyword_ranges(root, data, keywords)) if combined is not None else None
 
     def make_resolver() -> Resolver:
-        return Resolver(root, data, target=context.target, nodes=prepared.collect if prepared else None)
+        # Scope by scope (see Resolver) unless the tree has errors.
+        return Resolver(root, data, target=context.target, lazy=not root.has_error)
 
     view = _View(source, root, data, 0, make_resolver, None, None, crate_index=context.crate_index, target=context.target, prepared=prepared)
     mentions_std_net = _MentionsStdNet(view)
@@ -458,7 +459,7 @@ class _MentionsStdNet:
 def _mentions_std_net(view: _View) -> bool:
     if b"std::net" in view.data:
         return True
-    for scope in view.resolver.scopes.values():
+    for scope in view.resolver.all_scopes():
         for use in scope.uses:
             if normalize(use.path)[:2] == ("std", "net") or normalize(use.path) == ("std",):
                 return True

@@ -129,15 +129,69 @@ def use_items(declaration, data: bytes) -> list[UseItem]:
 
 
 class Resolver:
-    """Scopes of one file (or of a re-parsed macro body, given its outer resolver)."""
+    """Scopes of one file (or of a re-parsed macro body, given its outer resolver).
 
-    def __init__(self, root, data: bytes, *, respect_cfg: bool = True, target: cfgmod.Target = cfgmod.WASI, nodes: list | None = None) -> None:
+    Built whole (a walk of the tree finds every `use` and item), or with `lazy`
+    scope by scope as resolutions need them: a scope's uses and items are its
+    direct children, so the scopes around a node cost a look at their children,
+    not a walk of the file. Only for trees without syntax errors (under an ERROR
+    node a `use` may sit anywhere)."""
+
+    def __init__(
+        self,
+        root,
+        data: bytes,
+        *,
+        respect_cfg: bool = True,
+        target: cfgmod.Target = cfgmod.WASI,
+        nodes: list | None = None,
+        lazy: bool = False,
+    ) -> None:
         """`nodes`: what `syntax.captured(_COLLECT_QUERY, root)` gives, when the caller already has it."""
+        self.root = root
         self.data = data
         self.scopes: dict[int, Scope] = {}
         self.respect_cfg = respect_cfg
         self.target = target
-        self._collect(root, nodes)
+        self._cfg = syntax.CfgCache(data, target) if respect_cfg else None
+        self._complete = not lazy or nodes is not None
+        if self._complete:
+            self._collect(root, nodes)
+
+    def all_scopes(self) -> list[Scope]:
+        """Every scope of the file with its uses and items."""
+        if not self._complete:
+            self.scopes = {}
+            self._collect(self.root)
+            self._complete = True
+        return list(self.scopes.values())
+
+    def _scope_at(self, node) -> Scope | None:
+        """The scope of scope node `node` (None for one without uses or items, when built whole)."""
+        if self._complete:
+            return self.scopes.get(node.id)
+        scope = self.scopes.get(node.id)
+        if scope is None:
+            scope = self.scopes[node.id] = Scope(node)
+            # last to first: the order _collect handles them in (see there)
+            for child in reversed(node.named_children):
+                kind = child.type
+                if kind == "use_declaration":
+                    if self._cfg is None or self._cfg(child) is not False:
+                        self._add_uses(scope, child)
+                elif kind in ITEM_KINDS:
+                    name = child.child_by_field_name(ITEM_KINDS[kind])
+                    if name is not None:
+                        scope.items.add(self.data[name.start_byte : name.end_byte].decode("utf-8", "replace"))
+        return scope
+
+    def _add_uses(self, scope: Scope, declaration) -> None:
+        for item in use_items(declaration, self.data):
+            scope.uses.append(item)
+            if item.is_glob:
+                scope.globs.append(normalize(item.path))
+            else:
+                scope.names[item.name] = normalize(item.path)
 
     def _scope_for(self, node) -> Scope:
         key = node.id
@@ -153,19 +207,13 @@ class Resolver:
         # method did before), so that when two `use`s of one scope bind the same
         # name (under unknown cfgs) the same one wins.
         self._scope_for(root)
-        cfg = syntax.CfgCache(self.data, self.target) if self.respect_cfg else None
+        cfg = self._cfg
         for node in syntax.walk_order(nodes if nodes is not None else syntax.captured(_COLLECT_QUERY, root)):
             kind = node.type
             if kind == "use_declaration":
                 if cfg is not None and cfg(node) is False:
                     continue
-                scope = self._scope_for(self.enclosing_scope_node(node))
-                for item in use_items(node, self.data):
-                    scope.uses.append(item)
-                    if item.is_glob:
-                        scope.globs.append(normalize(item.path))
-                    else:
-                        scope.names[item.name] = normalize(item.path)
+                self._add_uses(self._scope_for(self.enclosing_scope_node(node)), node)
                 continue
             parent = node.parent
             if parent is not None and parent.type in syntax.SCOPE_NODES:
@@ -185,7 +233,7 @@ class Resolver:
         chain: list[Scope] = []
         for ancestor in syntax.ancestors(node):
             if ancestor.type in syntax.SCOPE_NODES:
-                scope = self.scopes.get(ancestor.id)
+                scope = self._scope_at(ancestor)
                 if scope is not None:
                     chain.append(scope)
                 if syntax.is_module_scope(ancestor):
