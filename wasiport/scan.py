@@ -229,7 +229,10 @@ def _walk(
     crate, in a registry or workspace), as soon as that subtree is walked: the scan
     of the first crates starts while the walk goes on. `manifests` and
     `manifest_displays` are filled in as the walk finds them."""
-    tasks: dict[str, FileTask] = {}
+    paths = list(paths)
+    # Paths already taken, when roots overlap (one walk never meets a path twice: it
+    # does not follow directory symlinks); a set of every path would cost memory.
+    taken: set[str] | None = set() if _overlapping(paths) else None
     cwd = str(Path.cwd())
     cwd_prefix = cwd.rstrip("/") + "/"
     for given in paths:
@@ -240,9 +243,10 @@ def _walk(
                 raise UserError(f"{given}: not a Rust source file (.rs) or crate directory")
             if given.suffix == ".rs":
                 absolute = given.resolve()
-                if str(absolute) not in tasks:
-                    tasks[str(absolute)] = task = FileTask(str(absolute), _display(given, Path(cwd)), _looks_like_root(absolute))
-                    yield [task]
+                if taken is None or str(absolute) not in taken:
+                    if taken is not None:
+                        taken.add(str(absolute))
+                    yield [FileTask(str(absolute), _display(given, Path(cwd)), _looks_like_root(absolute))]
             else:
                 manifests.append(given)
             continue
@@ -303,15 +307,16 @@ def _walk(
                     if name == "build.rs" and has_manifest and not all_targets:
                         continue  # build scripts run on the host, never in the wasm build
                     path = directory + "/" + name if directory != "/" else "/" + name
-                    if path not in tasks:
+                    if taken is None or path not in taken:
+                        if taken is not None:
+                            taken.add(path)
                         if entry.is_symlink():
                             display = _display(Path(given_text, relative, name), Path(cwd))
                         elif path.startswith(cwd_prefix):
                             display = path[len(cwd_prefix):]
                         else:
                             display = given_prefix + (relative + "/" + name if relative else name)
-                        tasks[path] = task = FileTask(path, display, _looks_like_root_text(path), crate)
-                        batch.append(task)
+                        batch.append(FileTask(path, display, _looks_like_root_text(path), crate))
             if not nested_crates and relative and has_manifest:
                 continue  # neither walk goes below a nested package
             for name in subdirs:
@@ -319,6 +324,12 @@ def _walk(
                 stack.append((directory + "/" + name if directory != "/" else "/" + name, relative + "/" + name if relative else name, sub_scanned, crate))
         if batch:
             yield batch
+
+
+def _overlapping(paths: list[Path]) -> bool:
+    """Whether one of `paths` is another, or inside another."""
+    roots = sorted(str(p.resolve()).rstrip("/") + "/" for p in paths if p.exists())
+    return any(later.startswith(earlier) for earlier, later in zip(roots, roots[1:]))
 
 
 def _display(path: Path, cwd: Path) -> str:
@@ -455,6 +466,7 @@ def _work(unit: tuple[str, list]):
 
 
 UNIT_FILES = 100  # files per unit of pool work (a larger crate is one unit of its own)
+IN_FLIGHT_PER_JOB = 4  # units handed out and not yet done, per worker, while the walk goes on
 
 
 def _units(pending: list[FileTask], *, final: bool) -> tuple[list[list[FileTask]], list[FileTask]]:
@@ -532,24 +544,66 @@ def _scan(
     per file was most of the memory a scan held."""
     result = ScanResult()
     reports: dict[str, FileReport] = {}
+    reported: dict[str, FileTask] = {}  # the tasks of `reports`: the only ones kept
     declarations: dict = {}
+    manifest_outcomes: dict[int, tuple[list, list]] = {}
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and pool is None:
+        # forked when PARALLEL_THRESHOLD files wait: a small tree never starts it, and
+        # the workers of a large one do not inherit a copy of its whole file list
         pool = _LazyPool(jobs, rules, context)
     pending: list[FileTask] = []  # not in the cache, not handed out yet
-    submitted: list[tuple[str, list, object]] = []  # (kind, items, future), in order
+    in_flight: dict = {}  # future -> (kind, items)
+    started = False  # whether work went to the pool
     seen = 0
 
     def record(task: FileTask, report: FileReport | None, parsed: bool, stat: tuple[int, int] | None) -> None:
         if report is not None and (report.findings or report.problems):
             reports[task.path] = report
+            reported[task.path] = task
         result.files_parsed += int(parsed)
         if cache is not None and stat is not None:
             cache.put(task, report, stat)
 
     def hand_out(units: list[list[FileTask]]) -> None:
+        nonlocal handed_out, started
+        started = True
         for unit in units:
-            submitted.append(("rs", unit, pool.submit(_work, ("rs", unit))))
+            in_flight[pool.submit(_work, ("rs", unit))] = ("rs", unit)
+            handed_out += len(unit)
+
+    done = handed_out = 0  # files
+
+    def collect(wait: bool, keep: int = 0) -> None:
+        """Fold in finished work as it finishes; with `wait`, until at most `keep` units
+        are in flight. Results do not wait in their futures for slower units, and
+        the walk does not run far ahead of the workers: what this process holds stays
+        the same however large the tree."""
+        from concurrent.futures import FIRST_COMPLETED
+        from concurrent.futures import wait as wait_for
+
+        while len(in_flight) > keep:
+            finished = [f for f in in_flight if f.done()]
+            if not finished:
+                if not wait:
+                    return
+                finished = list(wait_for(in_flight, return_when=FIRST_COMPLETED).done)
+            for future in finished:
+                kind, items = in_flight.pop(future)
+                fold(kind, items, future.result())
+
+    def fold(kind: str, items: list, outcome) -> None:
+        nonlocal done
+        if kind == "toml":
+            manifest_outcomes.update(zip(items, outcome))
+            return
+        chunk_results, chunk_declarations = outcome
+        for index, report, parsed, stat in chunk_results:
+            record(items[index], report, parsed, stat)
+        declarations.update(chunk_declarations)
+        done += len(items)
+        if progress:
+            progress(done, handed_out)
 
     for batch in discovery:
         seen += len(batch)
@@ -561,12 +615,13 @@ def _scan(
             result.from_cache += 1
             if cached is not CLEAN:
                 reports[task.path] = cached
-        if pool is not None and (submitted or len(pending) >= PARALLEL_THRESHOLD):
+                reported[task.path] = task
+        if pool is not None and (started or len(pending) >= PARALLEL_THRESHOLD):
             units, pending = _units(pending, final=False)
             hand_out(units)
-    tasks = discovery.tasks
-    result.files_seen = len(tasks)
-    if pool is not None and (submitted or len(pending) >= PARALLEL_THRESHOLD):
+            collect(wait=True, keep=jobs * IN_FLIGHT_PER_JOB)
+    result.files_seen = seen
+    if pool is not None and (started or len(pending) >= PARALLEL_THRESHOLD):
         hand_out(_units(pending, final=True)[0])
         pending = []
     elif pool is not None:
@@ -583,7 +638,6 @@ def _scan(
             progress(index, len(pending))
 
     manifest_list = manifests()
-    manifest_outcomes: dict[int, tuple[list, list]] = {}
     manifest_todo: list[int] = []
     for index, (manifest, display) in enumerate(manifest_list):
         known = cache.cached_manifest(manifest, display) if cache is not None else None
@@ -591,26 +645,13 @@ def _scan(
             manifest_outcomes[index] = known
         else:
             manifest_todo.append(index)
-    if submitted:
+    if started:
         # Manifest batches last: they are small and fill the end of the scan.
         for start in range(0, len(manifest_todo), MANIFEST_BATCH):
             batch = manifest_todo[start : start + MANIFEST_BATCH]
             unit = ("toml", [(str(manifest_list[i][0]), manifest_list[i][1]) for i in batch])
-            submitted.append(("toml", batch, pool.submit(_work, unit)))
-        total = sum(len(items) for kind, items, _ in submitted if kind == "rs")
-        done = 0
-        for kind, items, future in submitted:
-            outcome = future.result()
-            if kind == "toml":
-                manifest_outcomes.update(zip(items, outcome))
-                continue
-            chunk_results, chunk_declarations = outcome
-            for index, report, parsed, stat in chunk_results:
-                record(items[index], report, parsed, stat)
-            declarations.update(chunk_declarations)
-            done += len(items)
-            if progress:
-                progress(done, total)
+            in_flight[pool.submit(_work, unit)] = ("toml", batch)
+        collect(wait=True)
     if pool is not None:
         pool.shutdown()
     if any(i not in manifest_outcomes for i in manifest_todo):
@@ -621,8 +662,9 @@ def _scan(
     if cache is not None:
         for index in manifest_todo:
             cache.put_manifest(*manifest_list[index], *manifest_outcomes[index])
-    _drop_cfgd_out_modules(tasks, reports, context.target, declarations, cache)
-    result.reports = [reports[t.path] for t in tasks if t.path in reports]
+    _drop_cfgd_out_modules(list(reported.values()), reports, context.target, declarations, cache)
+    # in the order of the files' display paths, the order discovery sorts them in
+    result.reports = [reports[t.path] for t in sorted(reported.values(), key=lambda t: t.display)]
     for index, (manifest, display) in enumerate(manifest_list):
         findings, problems = manifest_outcomes[index]
         if findings or problems:
@@ -633,11 +675,7 @@ def _scan(
 
 
 class _Pool:
-    """The worker processes of a scan, forked when this is made.
-
-    scan_paths makes it before walking the tree: workers forked after the walk
-    would each carry a copy of its file list, the largest thing a scan of a big
-    tree holds."""
+    """The worker processes of a scan, forked when this is made."""
 
     def __init__(self, jobs: int, rules: list[Rule], context: ScanContext) -> None:
         import multiprocessing  # here, not at the top: a one-file run never needs a pool
@@ -676,8 +714,9 @@ class _LazyPool:
 class _Discovery:
     """`_walk`'s batches, or the last run's result as one batch when no directory it
     listed has changed (adding, removing or renaming a file or directory changes its
-    directory's mtime). Once iterated: `tasks` (all, in display order), `manifests`
-    and `displays` (the Cargo.toml files found and their display paths)."""
+    directory's mtime). Once iterated: `manifests` and `displays` (the Cargo.toml
+    files found and their display paths), and with a cache `tasks` (all files, in
+    display order)."""
 
     def __init__(self, paths: list[Path], cache: "ScanCache | None", *, all_targets: bool, nested_crates: bool) -> None:
         self.paths = paths
@@ -695,12 +734,13 @@ class _Discovery:
             yield self.tasks
             return
         directories: list | None = [] if self.cache is not None else None
-        walked: list[FileTask] = []
+        walked: list[FileTask] = []  # kept for the cache only: without one, memory stays flat
         for batch in _walk(self.paths, self.manifests, self.displays, directories=directories, **self.options):
-            walked.extend(batch)
+            if self.cache is not None:
+                walked.extend(batch)
             yield batch
-        self.tasks = sorted(walked, key=lambda t: t.display)
         if self.cache is not None:
+            self.tasks = sorted(walked, key=lambda t: t.display)
             self.cache.put_discovered(self.key, directories, (self.tasks, self.manifests, self.displays))
 
 
@@ -723,10 +763,6 @@ def scan_paths(
     pack = load_rules(profile, directory=rules_directory, use_cache=use_cache)
     context = ScanContext(profile, load_compat(profile, rules_directory, use_cache=use_cache), target=WASI.with_features(features))
     cache = ScanCache.for_run(paths, pack, profile, context.target) if use_cache else None
-    jobs = jobs or os.cpu_count() or 1
-    # A directory may hold a large tree: the workers are forked now, while this process
-    # is small (see _Pool); the scan of a small one shuts them down unused.
-    pool = _Pool(jobs, pack.rules, context) if jobs > 1 and any(p.is_dir() for p in paths) else None
     discovery = _Discovery(paths, cache, all_targets=all_targets, nested_crates=nested_crates)
 
     def manifest_jobs() -> list[tuple[Path, str]]:
@@ -735,11 +771,7 @@ def scan_paths(
         cwd = Path.cwd()
         return [(m, discovery.displays.get(m) or _display(m, cwd)) for m in sorted({m for m in discovery.manifests if _is_package(m, cache)})]
 
-    try:
-        return _scan(discovery, pack.rules, context, jobs=jobs, cache=cache, progress=progress, manifests=manifest_jobs, pool=pool)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    return _scan(discovery, pack.rules, context, jobs=jobs, cache=cache, progress=progress, manifests=manifest_jobs, pool=None)
 
 
 class _ManifestChecker:

@@ -249,3 +249,12 @@ def test_a_warm_run_reuses_the_walk_only_while_no_directory_changed(tmp_path, mo
     (crate / "src" / "extra").mkdir()  # and a new directory with a file
     (crate / "src" / "extra" / "x.rs").write_text("use std::net::TcpListener;\n")
     assert found() == [("src/extra/x.rs", 1), ("src/net/mod.rs", 2)]
+
+
+def test_overlapping_roots_scan_each_file_once(tmp_path):
+    crate = tmp_path / "c"
+    (crate / "src").mkdir(parents=True)
+    (crate / "src" / "lib.rs").write_text("use std::net::TcpStream;\n")
+    result = scan_paths([crate, crate / "src", crate / "src" / "lib.rs"], use_cache=False, jobs=1, manifests=False)
+    assert [(f.path, f.span.start_line) for f in result.findings] == [(result.findings[0].path, 1)]
+    assert result.files_seen == 1
