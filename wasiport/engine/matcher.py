@@ -130,24 +130,19 @@ class _NestedOracle(TypeOracle):
     """Types in a view; in a macro body, names declared around the macro come from the outer view."""
 
     def __init__(self, view: _View) -> None:
+        import weakref
+
+        # A weak reference: the view holds this oracle, and a cycle would keep the
+        # file's tree (megabytes for a large file) alive until a full garbage collection.
+        view = weakref.proxy(view)
         super().__init__(
             view.root,
             view.data,
             view.resolver,
-            crate_index=self._outer_declarations if view.parent else view.crate_index,
+            crate_index=(lambda: _outer_declarations(view)) if view.parent else view.crate_index,
             nodes=view.prepared.index if view.prepared is not None else None,
         )
         self.view = view
-
-    def _outer_declarations(self):
-        outer = self.view.parent.oracle
-        declarations = outer.declarations()
-        if outer.crate_index is not None:
-            from wasiport.rust.crateindex import Overlay
-
-            # the crate's declarations under the file's, merged name by name when looked up
-            return Overlay(outer.crate_index, declarations)
-        return declarations
 
     def type_of_binding(self, at, name, depth):
         found = super().type_of_binding(at, name, depth)
@@ -160,6 +155,18 @@ class _NestedOracle(TypeOracle):
             inner = super().self_type(node)
             return inner if inner is not None else self.view.parent.oracle.self_type(self.view.anchor)
         return super().self_type(node)
+
+
+def _outer_declarations(view: _View):
+    """The declarations a macro body's names may refer to: its file's, over its crate's."""
+    outer = view.parent.oracle
+    declarations = outer.declarations()
+    if outer.crate_index is not None:
+        from wasiport.rust.crateindex import Overlay
+
+        # the crate's declarations under the file's, merged name by name when looked up
+        return Overlay(outer.crate_index, declarations)
+    return declarations
 
 
 def scan_tree(source: SourceFile, rules: list[Rule], context: ScanContext) -> list[Finding]:
@@ -343,9 +350,13 @@ def active_rules(rules: list[Rule], data: bytes) -> list[Rule]:
 def _keywords_present(rule: Rule, data: bytes) -> bool:
     """Whether the rule can match the file at all: one of its keywords occurs in code,
     and its `prefilter` regex matches (rules without either always run)."""
-    if rule.keywords and not any(_in_code(data, k.encode()) for k in rule.keywords):
+    # cheapest first: a plain substring test, the regex, then whether a keyword is in code
+    keywords = [k.encode() for k in rule.keywords if k.encode() in data] if rule.keywords else None
+    if keywords is not None and not keywords:
         return False
-    return rule.prefilter is None or _prefilter_regex(rule.prefilter).search(data) is not None
+    if rule.prefilter is not None and _prefilter_regex(rule.prefilter).search(data) is None:
+        return False
+    return keywords is None or any(_in_code(data, k) for k in keywords)
 
 
 _PREFILTERS: dict[str, "re.Pattern[bytes]"] = {}
