@@ -504,32 +504,6 @@ def _units(pending: list[FileTask], *, final: bool) -> tuple[list[list[FileTask]
 MANIFEST_BATCH = 64
 
 
-class _Batches:
-    """Files to scan as batches, for callers that have them all at once."""
-
-    def __init__(self, tasks: list[FileTask]) -> None:
-        self.tasks = tasks
-
-    def __iter__(self) -> Iterator[list[FileTask]]:
-        yield self.tasks
-
-
-def scan_tasks(
-    tasks: list[FileTask],
-    rules: list[Rule],
-    context: ScanContext,
-    *,
-    jobs: int | None = None,
-    cache: "ScanCache | None" = None,
-    progress: Callable[[int, int], None] | None = None,
-    manifests: list[tuple[Path, str]] | None = None,
-    pool: "_Pool | None" = None,
-) -> ScanResult:
-    """Scan `tasks`; also check `manifests` ((Cargo.toml, display) pairs, in the pool
-    when there is one) and put their reports, in that order, after the files'."""
-    return _scan(_Batches(tasks), rules, context, jobs=jobs, cache=cache, progress=progress, manifests=lambda: manifests or [], pool=pool)
-
-
 def _scan(
     discovery,
     rules: list[Rule],
@@ -539,26 +513,40 @@ def _scan(
     cache: "ScanCache | None",
     progress: Callable[[int, int], None] | None,
     manifests: Callable[[], list[tuple[Path, str]]],
-    pool: "_Pool | None",
 ) -> ScanResult:
-    """Scan the files `discovery` yields in batches (its `tasks`, once iterated, are all
-    of them in order), then the Cargo.toml files `manifests()` names.
+    """Scan the files `discovery` yields in batches, then the Cargo.toml files
+    `manifests()` names (called once the walk is done).
 
     With a pool, work is handed out while the batches still come (the walk of a large
     tree and the scan overlap) once enough files are waiting; a tree with fewer is
     scanned in this process. Only files with findings or problems keep a report (in
-    `result.reports`, in task order): on a large tree most have none, and one object
-    per file was most of the memory a scan held."""
+    `result.reports`, in the order of their display paths): on a large tree most have
+    none, and one object per file was most of the memory a scan held."""
+    jobs = jobs or os.cpu_count() or 1
+    pool = _Pool(jobs, rules, context) if jobs > 1 else None
+    try:
+        return _scan_with(pool, discovery, rules, context, jobs=jobs, cache=cache, progress=progress, manifests=manifests)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _scan_with(
+    pool: "_Pool | None",
+    discovery,
+    rules: list[Rule],
+    context: ScanContext,
+    *,
+    jobs: int,
+    cache: "ScanCache | None",
+    progress: Callable[[int, int], None] | None,
+    manifests: Callable[[], list[tuple[Path, str]]],
+) -> ScanResult:
     result = ScanResult()
     reports: dict[str, FileReport] = {}
     reported: dict[str, FileTask] = {}  # the tasks of `reports`: the only ones kept
     declarations: dict = {}
     manifest_outcomes: dict[int, tuple[list, list]] = {}
-    jobs = jobs or os.cpu_count() or 1
-    if jobs > 1 and pool is None:
-        # forked when PARALLEL_THRESHOLD files wait: a small tree never starts it, and
-        # the workers of a large one do not inherit a copy of its whole file list
-        pool = _LazyPool(jobs, rules, context)
     pending: list[FileTask] = []  # not in the cache, not handed out yet
     in_flight: dict = {}  # future -> (kind, items)
     started = False  # whether work went to the pool
@@ -581,21 +569,16 @@ def _scan(
 
     done = handed_out = 0  # files
 
-    def collect(wait: bool, keep: int = 0) -> None:
-        """Fold in finished work as it finishes; with `wait`, until at most `keep` units
-        are in flight. Results do not wait in their futures for slower units, and
-        the walk does not run far ahead of the workers: what this process holds stays
-        the same however large the tree."""
+    def collect(keep: int = 0) -> None:
+        """Fold in finished work, waiting until at most `keep` units are in flight.
+        Results are folded in as they finish (not in order), and the walk does not run
+        far ahead of the workers: what this process holds stays the same however large
+        the tree."""
         from concurrent.futures import FIRST_COMPLETED
         from concurrent.futures import wait as wait_for
 
         while len(in_flight) > keep:
-            finished = [f for f in in_flight if f.done()]
-            if not finished:
-                if not wait:
-                    return
-                finished = list(wait_for(in_flight, return_when=FIRST_COMPLETED).done)
-            for future in finished:
+            for future in wait_for(in_flight, return_when=FIRST_COMPLETED).done:
                 kind, items = in_flight.pop(future)
                 fold(kind, items, future.result())
 
@@ -626,14 +609,11 @@ def _scan(
         if pool is not None and (started or len(pending) >= PARALLEL_THRESHOLD):
             units, pending = _units(pending, final=False)
             hand_out(units)
-            collect(wait=True, keep=jobs * IN_FLIGHT_PER_JOB)
+            collect(keep=jobs * IN_FLIGHT_PER_JOB)
     result.files_seen = seen
     if pool is not None and (started or len(pending) >= PARALLEL_THRESHOLD):
         hand_out(_units(pending, final=True)[0])
         pending = []
-    elif pool is not None:
-        pool.shutdown()  # started in case the tree was large; it is not
-        pool = None
     if pending and len(pending) >= MANY_FILES:
         from wasiport.engine.matcher import prepare_for_many
 
@@ -658,9 +638,7 @@ def _scan(
             batch = manifest_todo[start : start + MANIFEST_BATCH]
             unit = ("toml", [(str(manifest_list[i][0]), manifest_list[i][1]) for i in batch])
             in_flight[pool.submit(_work, unit)] = ("toml", batch)
-        collect(wait=True)
-    if pool is not None:
-        pool.shutdown()
+        collect()
     if any(i not in manifest_outcomes for i in manifest_todo):
         checker = _ManifestChecker(context.profile)
         for index in manifest_todo:
@@ -682,40 +660,29 @@ def _scan(
 
 
 class _Pool:
-    """The worker processes of a scan, forked when this is made."""
-
-    def __init__(self, jobs: int, rules: list[Rule], context: ScanContext) -> None:
-        import multiprocessing  # here, not at the top: a one-file run never needs a pool
-        from concurrent.futures import ProcessPoolExecutor
-
-        from wasiport.engine.matcher import prepare_for_many
-
-        prepare_for_many(rules)  # compiled once, before forking: the workers inherit it
-        self.executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker, initargs=(rules, context))
-        self.executor.submit(int).result()  # with fork, the first task starts every worker
-
-    def submit(self, function, *args):
-        return self.executor.submit(function, *args)
-
-    def shutdown(self) -> None:
-        self.executor.shutdown()
-
-
-class _LazyPool:
-    """A _Pool made at the first submit (scan_tasks' callers with a list of files)."""
+    """The worker processes of a scan, forked at the first submit: once PARALLEL_THRESHOLD
+    files wait, so a small tree never starts them and the workers of a large one do
+    not inherit a copy of its whole file list."""
 
     def __init__(self, jobs: int, rules: list[Rule], context: ScanContext) -> None:
         self.arguments = (jobs, rules, context)
-        self.pool: _Pool | None = None
+        self.executor = None
 
     def submit(self, function, *args):
-        if self.pool is None:
-            self.pool = _Pool(*self.arguments)
-        return self.pool.submit(function, *args)
+        if self.executor is None:
+            import multiprocessing  # here, not at the top: a one-file run never needs a pool
+            from concurrent.futures import ProcessPoolExecutor
+
+            from wasiport.engine.matcher import prepare_for_many
+
+            jobs, rules, context = self.arguments
+            prepare_for_many(rules)  # compiled once, before forking: the workers inherit it
+            self.executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker, initargs=(rules, context))
+        return self.executor.submit(function, *args)
 
     def shutdown(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
+        if self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)  # after an error, queued work is dropped
 
 
 class _Discovery:
@@ -778,7 +745,7 @@ def scan_paths(
         cwd = Path.cwd()
         return [(m, discovery.displays.get(m) or _display(m, cwd)) for m in sorted({m for m in discovery.manifests if _is_package(m, cache)})]
 
-    return _scan(discovery, pack.rules, context, jobs=jobs, cache=cache, progress=progress, manifests=manifest_jobs, pool=None)
+    return _scan(discovery, pack.rules, context, jobs=jobs, cache=cache, progress=progress, manifests=manifest_jobs)
 
 
 class _ManifestChecker:
