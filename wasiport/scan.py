@@ -1012,8 +1012,11 @@ class ScanCache:
         entry = self.entries.get(task.path)
         if entry is None:
             return None
-        stat = self._stat(task.path)
-        if stat is None or (entry[0], entry[1]) != stat:
+        try:  # inline, not _stat(): a warm run of a large tree does this for every file
+            st = os.stat(task.path)
+        except OSError:
+            return None
+        if entry[0] != st.st_size or entry[1] != st.st_mtime_ns:
             return None
         if len(entry) == 2:
             return CLEAN
