@@ -197,9 +197,9 @@ class _Prepared:
     """What the combined query found in a tree.
 
     The rules' matches and the macro invocations come from the parts of the tree
-    around the rules' keywords; the use declarations and items (for the Resolver)
-    and the declarations (for the TypeOracle) from a walk of the whole tree, made
-    only when a candidate needs a name resolved."""
+    around the rules' keywords; the declarations (for the TypeOracle) and, in a
+    re-parsed macro body, the use declarations and items (for its Resolver) from a
+    walk of the whole tree, made only when they are first needed."""
 
     def __init__(self, root) -> None:
         self.macros: list = []  # macro invocations
