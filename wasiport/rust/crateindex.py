@@ -67,7 +67,27 @@ _DECLARED = {
 }
 
 
-class LazyDeclarations:
+class _LookupsByName:
+    """The TypeOracle's four lookups, each answered from `declarations_for` the name
+    looked up (what LazyDeclarations and Overlay narrow differently)."""
+
+    def declarations_for(self, kind: str, name: str, owner: str | None = None) -> Declarations:
+        raise NotImplementedError
+
+    def struct_fields(self, name: str):
+        return self.declarations_for("struct", name).struct_fields(name)
+
+    def enum_variants(self, name: str):
+        return self.declarations_for("enum", name).enum_variants(name)
+
+    def has_free_fn(self, name: str) -> bool:
+        return self.declarations_for("fn", name).has_free_fn(name)
+
+    def function_return(self, owner: str | None, name: str):
+        return self.declarations_for("fn", name, owner).function_return(owner, name)
+
+
+class LazyDeclarations(_LookupsByName):
     """The merged declarations of a crate's files, worked out name by name.
 
     Building the whole index parsed every file of the crate (seconds for a large
@@ -103,9 +123,6 @@ class LazyDeclarations:
             self._per_file[index] = _file_declarations(self._read(index))
         return self._per_file[index]
 
-    def _files_declaring(self, kind: str, name: str) -> list[int]:
-        return self._declared[kind].get(name, [])
-
     def declarations_for(self, kind: str, name: str, owner: str | None = None) -> Declarations:
         """The merge of every file that can declare `name` as a `kind` (struct, enum, fn;
         for a method, in an impl of `owner`): what any lookup of that name needs. Cleaned."""
@@ -117,7 +134,7 @@ class LazyDeclarations:
         if key not in self._by_key:
             owner_text = owner.encode() if owner is not None else b""
             merged = Declarations()
-            for index in self._files_declaring(kind, name):
+            for index in self._declared[kind].get(name, []):
                 if not owner_text or index in self._per_file or owner_text in self._read(index):
                     merged.merge(self._declarations(index))
             self._by_key[key] = merged.cleaned()
@@ -131,20 +148,8 @@ class LazyDeclarations:
             self._full = merged.cleaned()
         return self._full.cleaned()  # a copy: callers merge into it
 
-    def struct_fields(self, name: str):
-        return self.declarations_for("struct", name).struct_fields(name)
 
-    def enum_variants(self, name: str):
-        return self.declarations_for("enum", name).enum_variants(name)
-
-    def has_free_fn(self, name: str) -> bool:
-        return self.declarations_for("fn", name).has_free_fn(name)
-
-    def function_return(self, owner: str | None, name: str):
-        return self.declarations_for("fn", name, owner).function_return(owner, name)
-
-
-class Overlay:
+class Overlay(_LookupsByName):
     """A crate's declarations with one file's own on top: what a macro body inside that
     file sees. Answers each lookup as `base.cleaned()` merged with `top` would, from only
     the part of the base that can declare the name looked up."""
@@ -162,18 +167,6 @@ class Overlay:
         merged = self.base.cleaned()
         merged.merge(self.top)
         return merged.cleaned()
-
-    def struct_fields(self, name: str):
-        return self.declarations_for("struct", name).struct_fields(name)
-
-    def enum_variants(self, name: str):
-        return self.declarations_for("enum", name).enum_variants(name)
-
-    def has_free_fn(self, name: str) -> bool:
-        return self.declarations_for("fn", name).has_free_fn(name)
-
-    def function_return(self, owner: str | None, name: str):
-        return self.declarations_for("fn", name, owner).function_return(owner, name)
 
 
 def provider_for(path: Path):
