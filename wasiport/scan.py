@@ -11,6 +11,7 @@ import os
 import pickle
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -405,7 +406,8 @@ def _scan_file(task: FileTask, rules: list[Rule], context: ScanContext) -> tuple
     from wasiport.rust.crateindex import provider_for
     from wasiport.rust.source import SourceFile, first_syntax_error
 
-    if not active_rules(rules, data):
+    active = active_rules(rules, data)
+    if not active:
         return report, False, stat  # no rule can match: not parsed (nor checked for syntax errors)
     source = SourceFile.from_bytes(task.display, data)
     syntax_problem = first_syntax_error(source)
@@ -414,7 +416,7 @@ def _scan_file(task: FileTask, rules: list[Rule], context: ScanContext) -> tuple
     file_context = ScanContext(
         context.profile, context.compat, is_crate_root=task.is_crate_root, crate_index=provider_for(Path(task.path)), target=context.target
     )
-    report.findings.extend(scan_tree(source, rules, file_context))
+    report.findings.extend(scan_tree(source, rules, file_context, active))
     return report, True, stat
 
 
@@ -677,6 +679,13 @@ class _Pool:
 
             jobs, rules, context = self.arguments
             prepare_for_many(rules)  # compiled once, before forking: the workers inherit it
+            # Imported once here, not once per worker: what scanning a crate and its Cargo.toml needs.
+            import wasiport.manifestcheck
+            import wasiport.rust.crateindex
+
+            global _WORKER_MANIFEST_CHECKER
+            _WORKER_MANIFEST_CHECKER = _ManifestChecker(context.profile)
+            _WORKER_MANIFEST_CHECKER.data()  # the dependency data (and the TOML reader) loaded once
             self.executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker, initargs=(rules, context))
         return self.executor.submit(function, *args)
 
@@ -900,8 +909,6 @@ def module_cfgd_out(path: Path, memo: dict[Path, bool], depth: int = 0, target: 
 
 
 def _declaring_item(path: Path, target: Target = WASI) -> tuple[Path, bool] | None:
-    from wasiport.rust.source import parse_bytes
-
     if path.name == "mod.rs":
         module, directory = path.parent.name, path.parent.parent
     else:
@@ -914,12 +921,19 @@ def _declaring_item(path: Path, target: Target = WASI) -> tuple[Path, bool] | No
         data = candidate.read_bytes()
         if not pattern.search(data):
             continue
-        tree = parse_bytes(data)
-        found = _find_mod_declaration(tree.root_node, data, module, target)
+        found = _find_mod_declaration(_parsed_declaring_file(data).root_node, data, module, target)
         if found is not None:
             return candidate, found
         return None
     return None
+
+
+@lru_cache(maxsize=8)
+def _parsed_declaring_file(data: bytes):
+    """The tree of a lib.rs or mod.rs, by content: each of its modules' files asks for it."""
+    from wasiport.rust.source import parse_bytes
+
+    return parse_bytes(data)
 
 
 def _find_mod_declaration(root, data: bytes, module: str, target: Target, depth: int = 0) -> bool | None:

@@ -176,6 +176,30 @@ def test_a_rule_prefilter_narrows_where_the_rule_runs(tmp_path):
     assert rule.prefilter == r"thread\s*::\s*spawn"
     assert matcher.active_rules([rule], b"fn f() { std::thread::spawn(|| {}); }") == [rule]
     assert matcher.active_rules([rule], b"fn f() { tokio::task::spawn(async {}); }") == []
+    # the prefilter must match in code: a doc example saying thread::spawn is not enough
+    documented = b"/// std::thread::spawn(|| {});\nfn f() { tokio::task::spawn(async {}); }"
+    assert matcher.active_rules([rule], documented) == []
+
+
+def test_a_prefilter_match_in_a_comment_does_not_hide_one_in_code(tmp_path):
+    # thread-spawn's prefilter matches `thread` + blanks + `as`: first across the
+    # comment line and the next (a cast), then the real import further down.
+    source = (
+        "fn widen(x: u32) -> u64 {\n"
+        "    x\n"
+        "    // one per thread\n"
+        "    as u64\n"
+        "}\n"
+        "use std::thread as worker;\n"
+        "fn go() { worker::spawn(|| {}); }\n"
+    )
+    rule = next(r for r in load_rules(Profile()).rules if r.id == "wasmedge/thread-spawn")
+    first = matcher._prefilter_regex(rule.prefilter).search(source.encode())
+    assert source[first.start() :].startswith("thread\n    as u64")  # in the comment
+    assert matcher.active_rules([rule], source.encode()) == [rule]
+    (tmp_path / "lib.rs").write_text(source)
+    result = scan_paths([tmp_path / "lib.rs"], use_cache=False, jobs=1)
+    assert [(f.rule_id, f.span.start_line) for f in result.findings if f.rule_id == rule.id] == [(rule.id, 7)]
 
 
 def test_a_bad_prefilter_names_the_file_and_rule(tmp_path):

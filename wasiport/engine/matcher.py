@@ -169,9 +169,12 @@ def _outer_declarations(view: _View):
     return declarations
 
 
-def scan_tree(source: SourceFile, rules: list[Rule], context: ScanContext) -> list[Finding]:
+def scan_tree(source: SourceFile, rules: list[Rule], context: ScanContext, active: list[Rule] | None = None) -> list[Finding]:
+    """The findings of `rules` in a parsed file; `active`: `active_rules(rules, source.data)`
+    when the caller has it already (it tests every keyword against the whole file)."""
     data = source.data
-    active = active_rules(rules, data)
+    if active is None:
+        active = active_rules(rules, data)
     if not active:
         return []  # what matching nothing gives (the scopes are only needed to match)
     root = source.root
@@ -351,10 +354,10 @@ def _keywords_present(rule: Rule, data: bytes) -> bool:
     """Whether the rule can match the file at all: one of its keywords occurs in code,
     and its `prefilter` regex matches (rules without either always run)."""
     # cheapest first: a plain substring test, the regex, then whether a keyword is in code
-    keywords = [k.encode() for k in rule.keywords if k.encode() in data] if rule.keywords else None
+    keywords = [k for k in rule.keyword_bytes if k in data] if rule.keywords else None
     if keywords is not None and not keywords:
         return False
-    if rule.prefilter is not None and _prefilter_regex(rule.prefilter).search(data) is None:
+    if rule.prefilter is not None and not _matches_in_code(_prefilter_regex(rule.prefilter), data):
         return False
     return keywords is None or any(_in_code(data, k) for k in keywords)
 
@@ -424,6 +427,19 @@ def _in_code(data: bytes, keyword: bytes, start: int = 0, end: int | None = None
         if not _on_comment_line(data, at):
             return True
         at = data.find(keyword, at + 1, end)
+    return False
+
+
+def _matches_in_code(pattern: "re.Pattern[bytes]", data: bytes) -> bool:
+    """Whether the pattern matches at some position outside `//` comment lines.
+
+    The search goes on from each rejected match's start + 1, not its end, so a match
+    that begins in a comment cannot hide one that begins in code after it."""
+    match = pattern.search(data)
+    while match is not None:
+        if not _on_comment_line(data, match.start()):
+            return True
+        match = pattern.search(data, match.start() + 1)
     return False
 
 
