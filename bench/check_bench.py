@@ -12,8 +12,10 @@ wasiport runs with --all-targets, ast-grep and rg see tests/ and examples/ too):
   (c) wasiport check, cold: empty cache, --jobs N
   (d) wasiport check, warm: the same command again on the unchanged tree
   (e) pre-commit: `wasiport check one.rs` as a fresh process vs `ast-grep scan one.rs`,
-      several files, each the median of a few runs; wasiport installed in a virtual
-      environment of its own (bench/.hook-venv), as pre-commit installs a hook
+      several files, each the median of a few runs
+  Every wasiport run is the console script of an install in a virtual environment of
+  its own (bench/.hook-venv, editable: this checkout), as a user or pre-commit installs
+  it, so that start-up is wasiport's and not that of this interpreter's site-packages.
   (f) peak memory (largest process, getrusage of the children) at 25/50/100% of the crates
   (g) finding sets: wasiport vs ast-grep at (rule, file, line), differences by cause, and
       how many of our findings are inside macro invocations
@@ -84,6 +86,7 @@ class Runner:
         self.astgrep = find_astgrep()
         self.rg = shutil.which("rg")
         self.env = dict(os.environ, WASIPORT_CACHE_DIR=str(cache_dir), PYTHONPATH=str(source))
+        self.venv: Path | None = None  # set to hook_venv(): every run of this checkout uses it
 
     def timed(self, argv: list[str], *, env=None, capture: bool = False) -> tuple[float, bytes]:
         started = time.perf_counter()
@@ -91,6 +94,15 @@ class Runner:
         return time.perf_counter() - started, proc.stdout or b""
 
     def wasiport(self, *args: str) -> list[str]:
+        """`wasiport check` as a user runs it: the console script of its own install (the
+        venv of hook_venv), not this interpreter, whose site-packages may hold `.pth`
+        files that import modules at every start-up (tens of ms on some machines)."""
+        if self.venv is not None:
+            return self.hook(self.venv, *args)
+        return [sys.executable, "-m", "wasiport", "check", "--fail-on", "never", *args]
+
+    def other_revision(self, *args: str) -> list[str]:
+        """`wasiport check` of another source tree, put first on PYTHONPATH by the caller."""
         return [sys.executable, "-m", "wasiport", "check", "--fail-on", "never", *args]
 
     def hook(self, venv: Path, *args: str) -> list[str]:
@@ -111,10 +123,14 @@ def hook_venv(venv: Path = HERE / ".hook-venv") -> Path:
     """A virtual environment with wasiport installed (editable: it runs this checkout), made
     once. Its interpreter starts like a hook's: without the packages and `.pth` files of the
     Python that runs this script (on some machines those import modules at every start-up)."""
+    stamp = venv / "installed-pyproject.toml"  # what the install was made from
+    wanted = (REPO / "pyproject.toml").read_bytes()
     if not (venv / "bin" / "wasiport").exists():
-        log(f"creating {venv} for the pre-commit comparison ...")
+        log(f"creating {venv} to run wasiport as installed ...")
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if not stamp.is_file() or stamp.read_bytes() != wanted:  # new: or its dependencies changed
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-e", str(REPO)], check=True)
+        stamp.write_bytes(wanted)
     return venv
 
 
@@ -277,7 +293,7 @@ def against_git(runner: Runner, rev: str, current: bytes) -> dict:
         subprocess.run(["tar", "-x", "-C", scratch], input=archive, check=True)
         cache = Path(scratch) / "cache"
         env = dict(runner.env, PYTHONPATH=scratch, WASIPORT_CACHE_DIR=str(cache))
-        seconds, out = runner.timed(runner.wasiport("--all-targets", "--jobs", str(runner.jobs), "--format", "json", "."), env=env, capture=True)
+        seconds, out = runner.timed(runner.other_revision("--all-targets", "--jobs", str(runner.jobs), "--format", "json", "."), env=env, capture=True)
     before, after = json.loads(out), json.loads(current)
     return {
         "rev": rev,
@@ -316,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "wasiport")], stdout=subprocess.DEVNULL, check=False)
     cache_dir = Path(tempfile.mkdtemp(prefix="wasiport-bench-cache-"))
     runner = Runner(registry, args.jobs, cache_dir)
+    runner.venv = hook_venv()
     jobs = str(args.jobs)
     results: dict = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},

@@ -426,15 +426,14 @@ def _read(path: str) -> tuple[os.stat_result, bytes]:
     fd = os.open(path, os.O_RDONLY)
     try:
         st = os.fstat(fd)
-        chunks = []
         want = st.st_size + 1  # one more: a file that grew is read to its end
-        while True:
-            chunk = os.read(fd, want)
-            if not chunk:
-                break
+        data = os.read(fd, want)
+        if len(data) < want:  # a regular file reads short only at its end: done in one call
+            return st, data
+        chunks = [data]
+        while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
-            want = 1 << 20
-        return st, b"".join(chunks) if len(chunks) != 1 else chunks[0]
+        return st, b"".join(chunks)
     finally:
         os.close(fd)
 
@@ -471,7 +470,9 @@ def _check_manifest_batch(batch: list[tuple[str, str]]) -> list[tuple[list, list
 def _work(unit: tuple[str, list]):
     """One unit of pool work: a chunk of .rs files or a batch of manifests."""
     kind, items = unit
-    return _scan_chunk(items) if kind == "rs" else _check_manifest_batch(items)
+    if kind == "rs":  # FileTask fields as tuples: pickled several times faster than dataclasses
+        return _scan_chunk([FileTask(*fields) for fields in items])
+    return _check_manifest_batch(items)
 
 
 UNIT_FILES = 100  # files per unit of pool work (a larger crate is one unit of its own)
@@ -524,11 +525,19 @@ def _scan(
     scanned in this process. Only files with findings or problems keep a report (in
     `result.reports`, in the order of their display paths): on a large tree most have
     none, and one object per file was most of the memory a scan held."""
+    import gc
+
     jobs = jobs or os.cpu_count() or 1
     pool = _Pool(jobs, rules, context) if jobs > 1 else None
+    # This process allocates an object or more per file of the tree and keeps them
+    # (tasks, cache entries) with hardly any cycles: the collector's default pace
+    # rescans them over and over. Its own pace again once the scan is done.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(50_000, 50, 100)
     try:
         return _scan_with(pool, discovery, rules, context, jobs=jobs, cache=cache, progress=progress, manifests=manifests)
     finally:
+        gc.set_threshold(*thresholds)
         if pool is not None:
             pool.shutdown()
 
@@ -566,7 +575,8 @@ def _scan_with(
         nonlocal handed_out, started
         started = True
         for unit in units:
-            in_flight[pool.submit(_work, ("rs", unit))] = ("rs", unit)
+            wire = [(t.path, t.display, t.is_crate_root, t.crate) for t in unit]
+            in_flight[pool.submit(_work, ("rs", wire))] = ("rs", unit)
             handed_out += len(unit)
 
     done = handed_out = 0  # files
@@ -851,13 +861,14 @@ class _DeclaringLookup:
         self.target = target
         self.computed = computed
         self.cache = cache
+        self.stats: dict = {}  # candidate file -> its (size, mtime), once per run
 
     def __call__(self, path: Path, target: Target = WASI) -> tuple[Path, bool] | None:
         key = str(path)
         if key in self.computed:
             declared = self.computed[key]
         else:
-            stats = _candidate_stats(path) if self.cache is not None else None
+            stats = _candidate_stats(path, self.stats) if self.cache is not None else None
             if self.cache is not None:
                 hit = self.cache.declaring.get(key)
                 if hit is not None and hit[0] == stats:
@@ -867,7 +878,7 @@ class _DeclaringLookup:
                 self.cache.put_declaring(key, stats, declared)
             return declared
         if self.cache is not None:
-            self.cache.put_declaring(key, _candidate_stats(path), declared)
+            self.cache.put_declaring(key, _candidate_stats(path, self.stats), declared)
         return declared
 
 
@@ -877,18 +888,27 @@ def _declaring_candidates(path: Path) -> list[Path]:
     return [directory / "mod.rs", directory / "lib.rs", directory / "main.rs", directory.parent / f"{directory.name}.rs"]
 
 
-def _candidate_stats(path: Path) -> tuple:
-    """What `_declaring_item(path)` depends on: which candidates are files, and their size and mtime."""
+def _candidate_stats(path: Path, seen: dict | None = None) -> tuple:
+    """What `_declaring_item(path)` depends on: which candidates are files, and their size
+    and mtime. `seen`: the answers for candidates already stat'ed in this run (the files
+    of one directory share their candidates)."""
     import stat as statmod
 
     stats = []
     for candidate in _declaring_candidates(path):
-        try:
-            st = os.stat(candidate)
-        except (OSError, ValueError):
-            stats.append(None)
+        key = str(candidate)
+        if seen is not None and key in seen:
+            stats.append(seen[key])
             continue
-        stats.append((st.st_size, st.st_mtime_ns) if statmod.S_ISREG(st.st_mode) else None)
+        try:
+            st = os.stat(key)
+        except (OSError, ValueError):
+            found = None
+        else:
+            found = (st.st_size, st.st_mtime_ns) if statmod.S_ISREG(st.st_mode) else None
+        stats.append(found)
+        if seen is not None:
+            seen[key] = found
     return tuple(stats)
 
 
@@ -994,6 +1014,7 @@ class ScanCache:
         self.declaring: dict[str, tuple] = {}
         # (key, [(directory, mtime)], tasks as tuples, manifests, manifest displays)
         self.discovery: tuple | None = None
+        self._manifest_stats: dict[str, tuple[int, int] | None] = {}
         self.dirty = False
         try:
             with path.open("rb") as handle:
@@ -1046,9 +1067,15 @@ class ScanCache:
             self.entries[task.path] = (stat[0], stat[1]) if empty else (stat[0], stat[1], report)
             self.dirty = True
 
+    def _manifest_stat(self, key: str) -> tuple[int, int] | None:
+        """A Cargo.toml's (size, mtime), stat'ed once per run (is_package, then cached_manifest)."""
+        if key not in self._manifest_stats:
+            self._manifest_stats[key] = self._stat(key)
+        return self._manifest_stats[key]
+
     def is_package(self, manifest: Path) -> bool:
         key = str(manifest)
-        stat = self._stat(key)
+        stat = self._manifest_stat(key)
         entry = self.manifests.get(key)
         if entry is not None and stat is not None and (entry[0], entry[1]) == stat:
             return entry[2]
@@ -1061,7 +1088,7 @@ class ScanCache:
     def cached_manifest(self, manifest: Path, display: str) -> tuple[list, list] | None:
         """The stored (findings, problems) of an unchanged Cargo.toml, or None."""
         key = str(manifest)
-        stat = self._stat(key)
+        stat = self._manifest_stat(key)
         entry = self.manifests.get(key)
         if entry is not None and stat is not None and (entry[0], entry[1]) == stat and entry[3] == display:
             return list(entry[4]), list(entry[5])
@@ -1069,7 +1096,7 @@ class ScanCache:
 
     def put_manifest(self, manifest: Path, display: str, findings: list, problems: list) -> None:
         key = str(manifest)
-        stat = self._stat(key)
+        stat = self._manifest_stat(key)  # from before it was read: a later change shows next run
         if stat is not None:
             self.manifests[key] = (stat[0], stat[1], True, display, tuple(findings), tuple(problems))
             self.dirty = True
