@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 from wasiport import __version__
 from wasiport.engine.matcher import CompatData, ScanContext
@@ -60,8 +60,7 @@ def is_generated(data: bytes) -> bool:
     return GENERATED_MARKER in data[:300]
 
 
-@dataclass(frozen=True, slots=True)  # one per file of the tree: slots keep a large scan's memory down
-class FileTask:
+class FileTask(NamedTuple):  # one per file of the tree: a tuple is small, and quick to make from the cache's
     path: str  # absolute
     display: str
     is_crate_root: bool
@@ -471,7 +470,7 @@ def _work(unit: tuple[str, list]):
     """One unit of pool work: a chunk of .rs files or a batch of manifests."""
     kind, items = unit
     if kind == "rs":  # FileTask fields as tuples: pickled several times faster than dataclasses
-        return _scan_chunk([FileTask(*fields) for fields in items])
+        return _scan_chunk(list(map(FileTask._make, items)))
     return _check_manifest_batch(items)
 
 
@@ -575,7 +574,7 @@ def _scan_with(
         nonlocal handed_out, started
         started = True
         for unit in units:
-            wire = [(t.path, t.display, t.is_crate_root, t.crate) for t in unit]
+            wire = list(map(tuple, unit))
             in_flight[pool.submit(_work, ("rs", wire))] = ("rs", unit)
             handed_out += len(unit)
 
@@ -609,14 +608,14 @@ def _scan_with(
 
     for batch in discovery:
         seen += len(batch)
-        for task in batch:
-            cached = cache.get(task) if cache is not None else None
-            if cached is None:
-                pending.append(task)
-                continue
-            result.from_cache += 1
-            if cached is not CLEAN:
-                reports[task.path] = cached
+        if cache is None:
+            pending.extend(batch)
+        else:
+            todo, kept = cache.split(batch)
+            result.from_cache += len(batch) - len(todo)
+            pending.extend(todo)
+            for task, report in kept:
+                reports[task.path] = report
                 reported[task.path] = task
         if pool is not None and (started or len(pending) >= PARALLEL_THRESHOLD):
             units, pending = _units(pending, final=False)
@@ -690,8 +689,8 @@ class _Pool:
             jobs, rules, context = self.arguments
             prepare_for_many(rules)  # compiled once, before forking: the workers inherit it
             # Imported once here, not once per worker: what scanning a crate and its Cargo.toml needs.
-            import wasiport.manifestcheck
-            import wasiport.rust.crateindex
+            import wasiport.manifestcheck  # noqa: F401
+            import wasiport.rust.crateindex  # noqa: F401
 
             global _WORKER_MANIFEST_CHECKER
             _WORKER_MANIFEST_CHECKER = _ManifestChecker(context.profile)
@@ -992,8 +991,6 @@ def _find_mod_declaration(root, data: bytes, module: str, target: Target, depth:
 
 # -- cache --------------------------------------------------------------------------------------
 
-CLEAN = FileReport("")  # ScanCache.get's answer for an unchanged file without findings or problems
-
 
 class ScanCache:
     """Findings per file, keyed by size and mtime, per scanned root, rule pack and target.
@@ -1042,22 +1039,27 @@ class ScanCache:
             return None
         return st.st_size, st.st_mtime_ns
 
-    def get(self, task: FileTask) -> FileReport | None:
-        """The stored report of an unchanged file (CLEAN if it had nothing), or None."""
-        entry = self.entries.get(task.path)
-        if entry is None:
-            return None
-        try:  # inline, not _stat(): a warm run of a large tree does this for every file
-            st = os.stat(task.path)
-        except OSError:
-            return None
-        if entry[0] != st.st_size or entry[1] != st.st_mtime_ns:
-            return None
-        if len(entry) == 2:
-            return CLEAN
-        if entry[2].path != task.display:
-            return None
-        return entry[2]
+    def split(self, tasks: list[FileTask]) -> tuple[list[FileTask], list[tuple[FileTask, FileReport]]]:
+        """`get` for many files: those to scan, and (task, stored report) of the unchanged
+        files that had findings or problems (the others need nothing more). One call per
+        batch with the lookups bound locally: a warm run does this for every file."""
+        entries, stat, todo, kept = self.entries, os.stat, [], []
+        for task in tasks:
+            entry = entries.get(task.path)
+            if entry is not None:
+                try:
+                    st = stat(task.path)
+                except OSError:
+                    todo.append(task)
+                    continue
+                if entry[0] == st.st_size and entry[1] == st.st_mtime_ns:
+                    if len(entry) == 2:
+                        continue
+                    if entry[2].path == task.display:
+                        kept.append((task, entry[2]))
+                        continue
+            todo.append(task)
+        return todo, kept
 
     def put(self, task: FileTask, report: FileReport | None, stat: tuple[int, int] | None = None) -> None:
         """Store a file's report (None: it had nothing)."""
@@ -1111,12 +1113,12 @@ class ScanCache:
                 return None
         except OSError:
             return None
-        return [FileTask(*task) for task in tasks], list(manifests), displays
+        return list(map(FileTask._make, tasks)), list(manifests), displays
 
     def put_discovered(self, key: tuple, directories: list, found) -> None:
         tasks, manifests, displays = found
         # tasks as tuples: their strings are the entries' keys, which pickle stores once
-        self.discovery = (key, directories, [(t.path, t.display, t.is_crate_root, t.crate) for t in tasks], manifests, displays)
+        self.discovery = (key, directories, list(map(tuple, tasks)), manifests, displays)
         self.dirty = True
 
     def put_declaring(self, key: str, stats: tuple, declared) -> None:
