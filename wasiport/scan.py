@@ -881,10 +881,14 @@ class _DeclaringLookup:
         return declared
 
 
-def _declaring_candidates(path: Path) -> list[Path]:
-    """The files that may declare `mod <path's module>;` (see _declaring_item)."""
-    directory = path.parent.parent if path.name == "mod.rs" else path.parent
-    return [directory / "mod.rs", directory / "lib.rs", directory / "main.rs", directory.parent / f"{directory.name}.rs"]
+def _declaring_candidates(path: Path) -> list[str]:
+    """The files that may declare `mod <path's module>;` (see _declaring_item), as strings:
+    a warm run asks for those of every file with findings."""
+    directory, name = os.path.split(str(path))
+    if name == "mod.rs":
+        directory = os.path.dirname(directory)
+    parent, base = os.path.split(directory)
+    return [os.path.join(directory, "mod.rs"), os.path.join(directory, "lib.rs"), os.path.join(directory, "main.rs"), os.path.join(parent, base + ".rs")]
 
 
 def _candidate_stats(path: Path, seen: dict | None = None) -> tuple:
@@ -894,8 +898,7 @@ def _candidate_stats(path: Path, seen: dict | None = None) -> tuple:
     import stat as statmod
 
     stats = []
-    for candidate in _declaring_candidates(path):
-        key = str(candidate)
+    for key in _declaring_candidates(path):
         if seen is not None and key in seen:
             stats.append(seen[key])
             continue
