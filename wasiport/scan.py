@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple
 
 from wasiport import __version__
-from wasiport.engine.matcher import CompatData, ScanContext
+from wasiport.engine.context import CompatData, ScanContext
 from wasiport.engine.rules import Rule, RulePack, load_pack
 from wasiport.errors import UserError
 from wasiport.model import FileReport, PortStatus, Profile
@@ -401,7 +401,7 @@ def _scan_file(task: FileTask, rules: list[Rule], context: ScanContext) -> tuple
     # A plain substring test first: re's search is slow on large files without a match.
     if not PREFILTER.search(data) or is_generated(data):
         return report, False, stat
-    from wasiport.engine.matcher import ScanContext, active_rules, scan_tree
+    from wasiport.engine.matcher import active_rules, scan_tree
     from wasiport.rust.crateindex import provider_for
     from wasiport.rust.source import SourceFile, first_syntax_error
 

@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from wasiport.engine.context import CompatData, ScanContext  # noqa: F401 - also imported from here
 from wasiport.engine.rules import Rule, rule_error, validate_lazily_compiled
-from wasiport.model import Finding, Fix, PortStatus, Profile, Severity
+from wasiport.model import Finding, Fix, PortStatus, Severity
 from wasiport.rust import syntax
 from wasiport.rust.cfg import WASI, Target
 from wasiport.rust.names import Resolver, normalize, use_items
@@ -32,28 +33,6 @@ _ITEM_LIKE = {
     "function_item", "impl_item", "struct_item", "enum_item", "mod_item", "trait_item", "let_declaration",
     "expression_statement", "use_declaration", "const_item", "static_item", "field_declaration", "match_arm",
 }
-
-
-@dataclass
-class CompatData:
-    """Port status per compat method and API version (from the compat template's data)."""
-
-    entries: dict[str, dict[str, tuple[PortStatus, str]]] = field(default_factory=dict)
-
-    def status(self, api: str, method: str) -> tuple[PortStatus, str] | None:
-        return self.entries.get(api, {}).get(method)
-
-
-@dataclass
-class ScanContext:
-    profile: Profile
-    compat: CompatData = field(default_factory=CompatData)
-    is_crate_root: bool = False
-    # Returns the declarations of the file's whole crate (struct fields, fn return types);
-    # called only when a receiver's type is not declared in the file itself.
-    crate_index: object = None
-    # cfg values of the wasm build (enabled features, when cargo resolved them)
-    target: Target = WASI
 
 
 class _View:
