@@ -7,6 +7,7 @@ in comments, a rule's `prefilter`, and the Cargo.toml checks in the pool.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -273,6 +274,28 @@ def test_a_warm_run_reuses_the_walk_only_while_no_directory_changed(tmp_path, mo
     (crate / "src" / "extra").mkdir()  # and a new directory with a file
     (crate / "src" / "extra" / "x.rs").write_text("use std::net::TcpListener;\n")
     assert found() == [("src/extra/x.rs", 1), ("src/net/mod.rs", 2)]
+
+
+def test_a_warm_run_inside_the_tree_sees_files_edited_in_place(tmp_path, monkeypatch):
+    # Below the working directory a warm run stats files and directories by relative path.
+    monkeypatch.setenv("WASIPORT_CACHE_DIR", str(tmp_path / "cache"))
+    crate = tmp_path / "c"
+    (crate / "src").mkdir(parents=True)
+    (crate / "Cargo.toml").write_text('[package]\nname = "c"\nversion = "0.1.0"\n')
+    lib = crate / "src" / "lib.rs"
+    lib.write_text("pub fn f() {}\n")
+    for cwd, root in ((crate, Path(".")), (tmp_path, Path("c")), (crate / "src", crate)):
+        monkeypatch.chdir(cwd)
+        lib.write_text("pub fn f() {}\n")
+        assert scan_paths([root], jobs=1).findings == []
+        assert scan_paths([root], jobs=1).from_cache == 1  # the relative stat found it unchanged
+        directory_mtime = os.stat(crate / "src").st_mtime_ns
+        with lib.open("a") as handle:  # in place: the directory's mtime stays
+            handle.write("use std::net::TcpStream;\n")
+        assert os.stat(crate / "src").st_mtime_ns == directory_mtime
+        again = scan_paths([root], jobs=1)
+        assert [(Path(f.path).name, f.span.start_line) for f in again.findings] == [("lib.rs", 2)], cwd
+        assert again.from_cache == 0
 
 
 def test_overlapping_roots_scan_each_file_once(tmp_path):
