@@ -931,13 +931,9 @@ def module_cfgd_out(path: Path, memo: dict[Path, bool], depth: int = 0, target: 
 
 
 def _declaring_item(path: Path, target: Target = WASI) -> tuple[Path, bool] | None:
-    if path.name == "mod.rs":
-        module, directory = path.parent.name, path.parent.parent
-    else:
-        module, directory = path.stem, path.parent
-    candidates = [directory / "mod.rs", directory / "lib.rs", directory / "main.rs", directory.parent / f"{directory.name}.rs"]
+    module = path.parent.name if path.name == "mod.rs" else path.stem
     pattern = re.compile(rb"\bmod\s+" + re.escape(module.encode()) + rb"\s*;")
-    for candidate in candidates:
+    for candidate in map(Path, _declaring_candidates(path)):
         if candidate == path or not candidate.is_file():
             continue
         data = candidate.read_bytes()
@@ -1053,9 +1049,10 @@ class ScanCache:
         return st.st_size, st.st_mtime_ns
 
     def split(self, tasks: list[FileTask]) -> tuple[list[FileTask], list[tuple[FileTask, FileReport]]]:
-        """`get` for many files: those to scan, and (task, stored report) of the unchanged
-        files that had findings or problems (the others need nothing more). One call per
-        batch with the lookups bound locally: a warm run does this for every file."""
+        """The files of a batch to scan (new, changed or unreadable), and (task, stored
+        report) of the unchanged ones that had findings or problems (the others need
+        nothing more). One call per batch, the lookups bound locally: a warm run does
+        this for every file of the tree."""
         entries, stat, todo, kept = self.entries, os.stat, [], []
         cwd = _cwd_prefix()
         skip = len(cwd)
