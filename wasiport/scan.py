@@ -373,12 +373,6 @@ def _init_worker(rules: list[Rule], context: ScanContext) -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def scan_file(task: FileTask, rules: list[Rule], context: ScanContext) -> tuple[FileReport, bool]:
-    """Scan one file; returns the report and whether it was parsed."""
-    report, parsed, _stat = _scan_file(task, rules, context)
-    return report, parsed
-
-
 def _scan_file(task: FileTask, rules: list[Rule], context: ScanContext) -> tuple[FileReport, bool, tuple[int, int] | None]:
     """Scan one file: its report, whether it was parsed, and the (size, mtime) of what was read.
 
