@@ -135,6 +135,25 @@ def test_crate_index_lookups_equal_the_whole_merged_index(crate):
                 assert lazy.function_return(owner, name) == whole.function_return(owner, name), (owner, name)
 
 
+def test_lookups_of_a_common_fn_name_stop_once_their_answer_is_settled(tmp_path):
+    # Four files declare `fn new` for four types, one a free `fn helper`: the return of
+    # `new` whatever its owner is ambiguous after two files, a free `helper` is found in one.
+    (tmp_path / "Cargo.toml").write_text('[package]\nname = "c"\nversion = "0.1.0"\n')
+    (tmp_path / "src").mkdir()
+    for name in "abcd":
+        extra = "pub fn helper() -> u8 { 1 }\n" if name == "a" else ""
+        (tmp_path / "src" / f"{name}.rs").write_text(f"pub struct T{name};\nimpl T{name} {{ pub fn new() -> T{name} {{ T{name} }} }}\n{extra}")
+    lazy = LazyDeclarations(tmp_path)
+    assert lazy.function_return(None, "new") is None
+    assert len(lazy._per_file) == 2
+    assert LazyDeclarations(tmp_path).function_return("Tc", "new") == ("local", "Tc")
+    for_helper = LazyDeclarations(tmp_path)
+    assert for_helper.has_free_fn("helper") and len(for_helper._per_file) == 1
+    whole = LazyDeclarations(tmp_path).cleaned()
+    assert whole.function_return(None, "new") is None and whole.has_free_fn("helper")
+    assert not LazyDeclarations(tmp_path).has_free_fn("new")  # all four read: none is free
+
+
 def test_an_overlay_answers_as_the_merged_declarations_would():
     crate = REPO / "corpus" / "samples" / "redis-sample"
     base = LazyDeclarations(crate)
@@ -201,6 +220,38 @@ def test_a_prefilter_match_in_a_comment_does_not_hide_one_in_code(tmp_path):
     (tmp_path / "lib.rs").write_text(source)
     result = scan_paths([tmp_path / "lib.rs"], use_cache=False, jobs=1)
     assert [(f.rule_id, f.span.start_line) for f in result.findings if f.rule_id == rule.id] == [(rule.id, 7)]
+
+
+def test_keywords_from_eq_predicates_must_be_whole_names():
+    rules = {r.short_id: r for r in load_rules(Profile()).rules}
+    accept = rules["listener-accept"]
+    assert accept.keywords == ("accept",) and accept.keywords_are_names
+    # `accepts` (postgres-types' ToSql::accepts) is not `accept`: the file is not worth parsing
+    lookalike = b"use std::net::IpAddr;\nfn accepts(ty: &Type) -> bool { T::accepts(ty) }\n"
+    assert accept not in matcher.active_rules([accept], lookalike)
+    real = b"use std::net::TcpListener;\nfn serve(l: &TcpListener) { let (s, _) = l.accept().unwrap(); }\n"
+    assert matcher.active_rules([accept], real) == [accept]
+    assert matcher.active_rules([accept], b"fn f(l: &L) { l.accept() }") == [accept]  # at the very end and start
+    assert matcher.active_rules([accept], b"accept") == [accept]
+    # given keywords, and words of a #match? regex, may be part of a longer name
+    assert not rules["udp-multicast"].keywords_are_names and not rules["std-net-path"].keywords_are_names
+    multicast = b"fn j(s: &std::net::UdpSocket) { s.join_multicast_v4(&A, &B).unwrap(); }"
+    assert matcher.active_rules([rules["udp-multicast"]], multicast) == [rules["udp-multicast"]]
+
+
+def test_thread_spawn_skips_other_crates_thread_modules_but_not_aliases_of_std(tmp_path):
+    rule = next(r for r in load_rules(Profile()).rules if r.id == "wasmedge/thread-spawn")
+    crossbeam = b"use std::thread;\nfn f(d: Duration) { crossbeam_utils::thread::scope(|s| ()); thread::sleep(d); }\n"
+    assert matcher.active_rules([rule], crossbeam) == []
+    for source in (
+        "use std as s;\nfn f() {\n    s::thread::spawn(|| ());\n}\n",
+        "use std::{self as s};\nfn f() {\n    s::thread::spawn(|| ());\n}\n",
+        "use ::std::thread::{self as t};\nfn f() {\n    t::spawn(|| ());\n}\n",
+        "fn f() {\n    let _ = 1;\n    ::std::thread::scope(|s| ());\n}\n",
+    ):
+        (tmp_path / "lib.rs").write_text(source)
+        found = scan_paths([tmp_path / "lib.rs"], use_cache=False, jobs=1).findings
+        assert [(f.rule_id, f.span.start_line) for f in found] == [(rule.id, 3)], source
 
 
 def test_a_bad_prefilter_names_the_file_and_rule(tmp_path):

@@ -338,7 +338,11 @@ def _keywords_present(rule: Rule, data: bytes) -> bool:
         return False
     if rule.prefilter is not None and not _matches_in_code(_prefilter_regex(rule.prefilter), data):
         return False
-    return keywords is None or any(_in_code(data, k) for k in keywords)
+    if keywords is None:
+        return True
+    if rule.keywords_are_names:
+        return any(_name_in_code(data, k) for k in keywords)
+    return any(_in_code(data, k) for k in keywords)
 
 
 _PREFILTERS: dict[str, "re.Pattern[bytes]"] = {}
@@ -406,6 +410,22 @@ def _in_code(data: bytes, keyword: bytes, start: int = 0, end: int | None = None
         if not _on_comment_line(data, at):
             return True
         at = data.find(keyword, at + 1, end)
+    return False
+
+
+_NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _name_in_code(data: bytes, name: bytes) -> bool:
+    """Whether `name` occurs as a whole name (not inside a longer one: `accept` in
+    `accepts`) other than on a `//` comment line. Bytes of a non-ASCII name count as
+    ends: a lookalike there is only parsed for nothing, never missed."""
+    at = data.find(name)
+    while at >= 0:
+        end = at + len(name)
+        if (at == 0 or data[at - 1] not in _NAME_BYTES) and (end == len(data) or data[end] not in _NAME_BYTES) and not _on_comment_line(data, at):
+            return True
+        at = data.find(name, at + 1)
     return False
 
 

@@ -12,7 +12,9 @@ A rule file holds `[[rule]]` tables:
     transform = "gate-use"            # optional: a named transform (see transforms.py)
     keywords = ["connect_timeout"]    # optional (default: the words of the query's predicates):
                                       # every match contains one; the rule runs only on code
-                                      # (not `//` comment lines) around them
+                                      # (not `//` comment lines) around them. Words derived
+                                      # from `#eq?`/`#any-of?` must occur as whole names;
+                                      # given ones may be part of a longer name
     prefilter = 'connect_timeout'     # optional: a regex (Python `re`) the file must match, too
     query = '''(tree-sitter query)'''
     report = "site"                   # the capture whose span is reported (default: the first capture)
@@ -78,6 +80,10 @@ class Rule:
     compat_method: str | None = None
     transform: str | None = None
     keywords: tuple[str, ...] = ()
+    # Derived from `#eq?`/`#any-of?` predicates: a match spells a keyword as a whole name,
+    # so `accept` in `accepts` does not make a file worth parsing. Given keywords are
+    # substrings (`multicast` in `join_multicast_v4`).
+    keywords_are_names: bool = False
     prefilter: str | None = None  # a regex over the file's bytes, checked before parsing
     report: str | None = None
     where: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
@@ -196,6 +202,7 @@ def _rule_from_table(path: Path, pack: str, table: dict, index: int, compile_que
     compat_method = table.get("compat-method")
     if compat_method is not None and not isinstance(compat_method, str):
         raise _fail(path, rule_id, "`compat-method` must be a string like \"TcpStream::set_read_timeout\"")
+    derived = _derived_keywords(query_text)
     return Rule(
         id=f"{pack}/{rule_id}",
         severity=severity,
@@ -207,7 +214,8 @@ def _rule_from_table(path: Path, pack: str, table: dict, index: int, compile_que
         source_file=str(path),
         compat_method=compat_method,
         transform=transform,
-        keywords=tuple(keywords) or derive_keywords(query_text),
+        keywords=tuple(keywords) or derived[0],
+        keywords_are_names=not keywords and derived[1],
         prefilter=prefilter,
         report=report,
         where=where,
@@ -259,18 +267,27 @@ def _parse_examples(path: Path, rule_id: str, examples: object) -> tuple[Example
     return tuple(parsed)
 
 
-_STRING_IN_PREDICATE = re.compile(r'#(?:eq|any-of|match)\?\s+@\w+((?:\s+"[^"]*")+)')
+_STRING_IN_PREDICATE = re.compile(r'#(eq|any-of|match)\?\s+@\w+((?:\s+"[^"]*")+)')
 
 
 def derive_keywords(query_text: str) -> tuple[str, ...]:
     """Literal names the query's predicates compare with: cheap prefilter words."""
+    return _derived_keywords(query_text)[0]
+
+
+def _derived_keywords(query_text: str) -> tuple[tuple[str, ...], bool]:
+    """derive_keywords, and whether they are whole names: taken only from `#eq?` and
+    `#any-of?` predicates, whose capture's text *is* the word (a `#match?` regex may
+    match it inside a longer name)."""
     words: list[str] = []
-    for group in _STRING_IN_PREDICATE.findall(query_text):
+    whole = True
+    for predicate, group in _STRING_IN_PREDICATE.findall(query_text):
         for literal in re.findall(r'"([^"]*)"', group):
             plain = re.sub(r"[\^\$\\()|?*+]", "", literal)
             if plain and re.fullmatch(r"\w+", plain):
                 words.append(plain)
-    return tuple(dict.fromkeys(words))
+                whole = whole and predicate != "match"
+    return tuple(dict.fromkeys(words)), whole and bool(words)
 
 
 @lru_cache(maxsize=None)

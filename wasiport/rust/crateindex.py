@@ -81,10 +81,24 @@ class _LookupsByName:
         return self.declarations_for("enum", name).enum_variants(name)
 
     def has_free_fn(self, name: str) -> bool:
-        return self.declarations_for("fn", name).has_free_fn(name)
+        return self.declarations_for("free-fn", name).has_free_fn(name)
 
     def function_return(self, owner: str | None, name: str):
+        if owner is None:
+            return self.declarations_for("any-fn", name).function_return(None, name)
         return self.declarations_for("fn", name, owner).function_return(owner, name)
+
+
+def _owners_declaring(declarations: Declarations, name: str) -> int:
+    return sum(1 for functions in declarations.functions.values() if name in functions)
+
+
+# The fn lookups whose answer a partial merge can settle (see declarations_for).
+_SETTLED = {
+    "any-fn": lambda merged, name: _owners_declaring(merged, name) >= 2,
+    "free-fn": lambda merged, name: merged.has_free_fn(name),
+}
+_DECLARED_KIND = {"any-fn": "fn", "free-fn": "fn"}  # which text index lists their files
 
 
 class LazyDeclarations(_LookupsByName):
@@ -125,7 +139,13 @@ class LazyDeclarations(_LookupsByName):
 
     def declarations_for(self, kind: str, name: str, owner: str | None = None) -> Declarations:
         """The merge of every file that can declare `name` as a `kind` (struct, enum, fn;
-        for a method, in an impl of `owner`): what any lookup of that name needs. Cleaned."""
+        for a method, in an impl of `owner`): what any lookup of that name needs. Cleaned.
+
+        Two fn lookups can stop early, which spares parsing most files declaring a
+        common name (`new`, `clone`): "any-fn" (the return of `name` whatever its owner)
+        once two owners declare it, as its answer is then None whatever the other files
+        hold; "free-fn" (is there a free fn `name`) once one is found. Merging only adds
+        owners and names, so a partial merge gives these two answers as the whole one."""
         if self._full is not None:
             return self._full
         if "\ufffd" in name or (owner is not None and "\ufffd" in owner):
@@ -133,10 +153,13 @@ class LazyDeclarations(_LookupsByName):
         key = (kind, name, owner)
         if key not in self._by_key:
             owner_text = owner.encode() if owner is not None else b""
+            settled = _SETTLED.get(kind)
             merged = Declarations()
-            for index in self._declared[kind].get(name, []):
+            for index in self._declared[_DECLARED_KIND.get(kind, kind)].get(name, []):
                 if not owner_text or index in self._per_file or owner_text in self._read(index):
                     merged.merge(self._declarations(index))
+                    if settled is not None and settled(merged, name):
+                        break
             self._by_key[key] = merged.cleaned()
         return self._by_key[key]
 
