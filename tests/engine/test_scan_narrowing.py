@@ -193,7 +193,7 @@ def test_a_rule_prefilter_narrows_where_the_rule_runs(tmp_path):
     pack_dir.mkdir()
     (pack_dir / "r.toml").write_text(RULE_WITH_PREFILTER)
     rule = load_pack(pack_dir).rules[0]
-    assert rule.prefilter == r"thread\s*::\s*spawn"
+    assert rule.prefilter == (r"thread\s*::\s*spawn",)
     assert matcher.active_rules([rule], b"fn f() { std::thread::spawn(|| {}); }") == [rule]
     assert matcher.active_rules([rule], b"fn f() { tokio::task::spawn(async {}); }") == []
     # the prefilter must match in code: a doc example saying thread::spawn is not enough
@@ -214,7 +214,7 @@ def test_a_prefilter_match_in_a_comment_does_not_hide_one_in_code(tmp_path):
         "fn go() { worker::spawn(|| {}); }\n"
     )
     rule = next(r for r in load_rules(Profile()).rules if r.id == "wasmedge/thread-spawn")
-    first = matcher._prefilter_regex(rule.prefilter).search(source.encode())
+    first = matcher._prefilter_regex(rule.prefilter[0]).search(source.encode())
     assert source[first.start() :].startswith("thread\n    as u64")  # in the comment
     assert matcher.active_rules([rule], source.encode()) == [rule]
     (tmp_path / "lib.rs").write_text(source)

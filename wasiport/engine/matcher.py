@@ -331,12 +331,12 @@ def active_rules(rules: list[Rule], data: bytes) -> list[Rule]:
 
 def _keywords_present(rule: Rule, data: bytes) -> bool:
     """Whether the rule can match the file at all: one of its keywords occurs in code,
-    and its `prefilter` regex matches (rules without either always run)."""
+    and one of its `prefilter` regexes matches (rules without either always run)."""
     # cheapest first: a plain substring test, the regex, then whether a keyword is in code
     keywords = [k for k in rule.keyword_bytes if k in data] if rule.keywords else None
     if keywords is not None and not keywords:
         return False
-    if rule.prefilter is not None and not _matches_in_code(_prefilter_regex(rule.prefilter), data):
+    if rule.prefilter and not any(_matches_in_code(_prefilter_regex(text), data) for text in rule.prefilter):
         return False
     if keywords is None:
         return True

@@ -15,7 +15,9 @@ A rule file holds `[[rule]]` tables:
                                       # (not `//` comment lines) around them. Words derived
                                       # from `#eq?`/`#any-of?` must occur as whole names;
                                       # given ones may be part of a longer name
-    prefilter = 'connect_timeout'     # optional: a regex (Python `re`) the file must match, too
+    prefilter = 'connect_timeout'     # optional: a regex (Python `re`) the file must match, too;
+                                      # or a list of them, one must match (each with a literal
+                                      # start is fast: `re` scans for that literal)
     query = '''(tree-sitter query)'''
     report = "site"                   # the capture whose span is reported (default: the first capture)
     [rule.where.<capture>]            # semantic constraints (see CONSTRAINTS)
@@ -84,7 +86,7 @@ class Rule:
     # so `accept` in `accepts` does not make a file worth parsing. Given keywords are
     # substrings (`multicast` in `join_multicast_v4`).
     keywords_are_names: bool = False
-    prefilter: str | None = None  # a regex over the file's bytes, checked before parsing
+    prefilter: tuple[str, ...] = ()  # regexes over the file's bytes, one must match (before parsing)
     report: str | None = None
     where: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
     examples: tuple[Example, ...] = ()
@@ -188,14 +190,15 @@ def _rule_from_table(path: Path, pack: str, table: dict, index: int, compile_que
     keywords = table.get("keywords", [])
     if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
         raise _fail(path, rule_id, "`keywords` must be a list of non-empty strings")
-    prefilter = table.get("prefilter")
-    if prefilter is not None:
-        if not isinstance(prefilter, str) or not prefilter:
-            raise _fail(path, rule_id, "`prefilter` must be a non-empty regular expression")
+    prefilter = table.get("prefilter", [])
+    prefilters = [prefilter] if isinstance(prefilter, str) else prefilter
+    if not isinstance(prefilters, list) or not all(isinstance(p, str) and p for p in prefilters) or "prefilter" in table and not prefilters:
+        raise _fail(path, rule_id, "`prefilter` must be a non-empty regular expression or a list of them")
+    for text in prefilters:
         try:
-            re.compile(prefilter.encode())
+            re.compile(text.encode())
         except re.error as err:
-            raise _fail(path, rule_id, f"`prefilter` is not a valid regular expression: {err}") from None
+            raise _fail(path, rule_id, f"`prefilter` is not a valid regular expression: {text!r}: {err}") from None
     examples = _parse_examples(path, rule_id, table.get("examples", []))
     if not any(e.kind == "invalid" for e in examples):
         raise _fail(path, rule_id, "needs at least one `invalid` example (code the rule must find)")
@@ -216,7 +219,7 @@ def _rule_from_table(path: Path, pack: str, table: dict, index: int, compile_que
         transform=transform,
         keywords=tuple(keywords) or derived[0],
         keywords_are_names=not keywords and derived[1],
-        prefilter=prefilter,
+        prefilter=tuple(prefilters),
         report=report,
         where=where,
         examples=examples,
