@@ -18,6 +18,7 @@ from wasiport.model import Profile
 from wasiport.rust.crateindex import LazyDeclarations, Overlay, _DECLARED
 from wasiport.rust.source import parse_bytes
 from wasiport.rust.types import Declarations
+from wasiport import scan as scan_module
 from wasiport.scan import load_rules, scan_paths
 
 REPO = Path(__file__).resolve().parents[2]
@@ -347,6 +348,76 @@ def test_a_warm_run_inside_the_tree_sees_files_edited_in_place(tmp_path, monkeyp
         again = scan_paths([root], jobs=1)
         assert [(Path(f.path).name, f.span.start_line) for f in again.findings] == [("lib.rs", 2)], cwd
         assert again.from_cache == 0
+
+
+def _crates(root: Path, count: int) -> None:
+    """`count` small crates, every third with a finding (line 2 of its lib.rs)."""
+    for index in range(count):
+        crate = root / f"c{index:02d}"
+        (crate / "src" / "deep").mkdir(parents=True)
+        (crate / "Cargo.toml").write_text(f'[package]\nname = "c{index}"\nversion = "0.1.0"\n')
+        tail = "use std::net::TcpStream;\n" if index % 3 == 0 else ""
+        (crate / "src" / "lib.rs").write_text(f"mod deep;\n{tail}")
+        (crate / "src" / "deep" / "mod.rs").write_text("pub fn f() {}\n")
+
+
+def test_a_warm_run_shares_its_stat_calls_out_and_still_sees_every_change(tmp_path, monkeypatch):
+    # Forked shares stat every other directory and file each: an edit in place, a
+    # removed file and a new directory must show whichever share holds them.
+    monkeypatch.setenv("WASIPORT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(scan_module, "PARALLEL_STAT_FILES", 4)
+    tree = tmp_path / "tree"
+    _crates(tree, 12)
+
+    def found(result):
+        return sorted((Path(f.path).relative_to(tree).as_posix(), f.span.start_line) for f in result.findings)
+
+    cold = scan_paths([tree], jobs=2)
+    expected = [(f"c{i:02d}/src/lib.rs", 2) for i in range(0, 12, 3)]
+    assert found(cold) == expected and cold.from_cache == 0
+    warm = scan_paths([tree], jobs=2)
+    assert found(warm) == expected and warm.from_cache == warm.files_seen == 24
+    for index in (4, 7):  # in place, in both shares' halves: the directories' mtimes stay
+        with (tree / f"c{index:02d}" / "src" / "deep" / "mod.rs").open("a") as handle:
+            handle.write("fn g(s: std::net::UdpSocket) {}\n")
+    edited = scan_paths([tree], jobs=2)
+    assert found(edited) == sorted(expected + [("c04/src/deep/mod.rs", 2), ("c07/src/deep/mod.rs", 2)])
+    assert edited.from_cache == 22
+    (tree / "c03" / "src" / "lib.rs").write_text("mod deep;\n")  # a finding goes away
+    (tree / "c05" / "src" / "extra").mkdir()  # a new directory (its parent's mtime changes)
+    (tree / "c05" / "src" / "extra" / "x.rs").write_text("use std::net::TcpListener;\n")
+    again = scan_paths([tree], jobs=2)
+    assert found(again) == sorted([e for e in expected if e[0] != "c03/src/lib.rs"] + [("c04/src/deep/mod.rs", 2), ("c05/src/extra/x.rs", 1), ("c07/src/deep/mod.rs", 2)])
+    assert found(scan_paths([tree], jobs=2)) == found(again)
+    assert found(scan_paths([tree], jobs=1, use_cache=False)) == found(again)
+
+
+def test_forked_map_redoes_a_failed_share_in_this_process():
+    parent = os.getpid()
+
+    def square(n):
+        if os.getpid() != parent and n == 3:
+            os._exit(3)  # a child dies without an answer
+        return n * n
+
+    assert scan_module._forked_map(square, [1, 2, 3, 4]) == [1, 4, 9, 16]
+    assert scan_module._forked_map(square, [5]) == [25]
+
+
+def test_a_cache_of_another_layout_is_ignored(tmp_path, monkeypatch):
+    import pickle
+
+    monkeypatch.setenv("WASIPORT_CACHE_DIR", str(tmp_path / "cache"))
+    tree = tmp_path / "tree"
+    _crates(tree, 3)
+    assert scan_paths([tree], jobs=1).from_cache == 0
+    (stored,) = (tmp_path / "cache").glob("scan-*.pickle")
+    layout = pickle.loads(stored.read_bytes())
+    old = {"fingerprint": layout["fingerprint"], "entries": {}, "manifests": {}, "declaring": {}, "discovery": None}  # the first layout
+    stored.write_bytes(pickle.dumps(old))
+    result = scan_paths([tree], jobs=1)
+    assert result.from_cache == 0 and len(result.findings) == 1
+    assert scan_paths([tree], jobs=1).from_cache == 6  # rewritten in the current layout
 
 
 def test_overlapping_roots_scan_each_file_once(tmp_path):
