@@ -244,6 +244,8 @@ def test_thread_spawn_skips_other_crates_thread_modules_but_not_aliases_of_std(t
     rule = next(r for r in load_rules(Profile()).rules if r.id == "wasmedge/thread-spawn")
     crossbeam = b"use std::thread;\nfn f(d: Duration) { crossbeam_utils::thread::scope(|s| ()); thread::sleep(d); }\n"
     assert matcher.active_rules([rule], crossbeam) == []
+    cast = b"impl E { fn v(self) -> u32 { self as u32 } }\nfn f(p: &Pool) { p.spawn(|| ()); }\n"  # `self as` a cast
+    assert matcher.active_rules([rule], cast) == []
     for source in (
         "use std as s;\nfn f() {\n    s::thread::spawn(|| ());\n}\n",
         "use std::{self as s};\nfn f() {\n    s::thread::spawn(|| ());\n}\n",
