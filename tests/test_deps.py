@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tomllib
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -39,8 +38,8 @@ from wasiport.paths import rules_dir
 from wasiport.scan import scan_crate
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "deps"
-PATCH = replace(Profile(), substitution="patch")
-RENAME = replace(Profile(), substitution="rename")
+PATCH = Profile()._replace(substitution="patch")
+RENAME = Profile()._replace(substitution="rename")
 GATE = Profile().gate
 
 pytestmark = pytest.mark.cargo
@@ -425,4 +424,4 @@ def test_a_malformed_data_file_is_an_error_naming_file_and_key(
 def test_the_target_name_follows_the_toolchain(offline_cargo: OfflineCargo) -> None:
     assert wasm_target(Profile(), offline_cargo.env()) == "wasm32-wasi"
     with pytest.raises(UserError, match="knows none of the targets wasm32-wasip2"):
-        wasm_target(replace(Profile(), targets=("wasm32-wasip2",)), offline_cargo.env())
+        wasm_target(Profile()._replace(targets=("wasm32-wasip2",)), offline_cargo.env())

@@ -606,10 +606,10 @@ def test_sarif_fixes_replace_the_right_bytes() -> None:
 
 def test_sarif_fix_touching_two_files_has_one_change_per_file() -> None:
     finding = connect_timeout_finding()
-    two_files = Finding(**{**finding.__dict__, "fix": Fix("compat call and module", (
+    two_files = finding._replace(fix=Fix("compat call and module", (
         Edit("src/lib.rs", 0, 0, "mod wasiport_net;\n"),
         Edit("src/connection.rs", finding.span.start_byte, finding.span.end_byte, "wasiport_net::connect_timeout"),
-    ))})
+    )))
     (run,) = sarif_of([two_files], [])["runs"]
     changes = run["results"][0]["fixes"][0]["artifactChanges"]
     assert [c["artifactLocation"]["uri"] for c in changes] == ["src/lib.rs", "src/connection.rs"]
@@ -619,10 +619,10 @@ def test_sarif_fix_touching_two_files_has_one_change_per_file() -> None:
 
 def test_sarif_keeps_the_order_of_insertions_at_one_offset() -> None:
     # SARIF applies replacements in array order: two insertions at one point must not swap.
-    finding = Finding(**{**import_finding().__dict__, "fix": Fix("gate the import", (
+    finding = import_finding()._replace(fix=Fix("gate the import", (
         Edit("src/windows.rs", 3, 3, "#[cfg(not(target_os = \"wasi\"))]\r\n"),
         Edit("src/windows.rs", 3, 3, "#[allow(unused_imports)]\r\n"),
-    ))})
+    )))
     (run,) = sarif_of([finding], [])["runs"]
     (change,) = run["results"][0]["fixes"][0]["artifactChanges"]
     inserted = [r["insertedContent"]["text"] for r in change["replacements"]]
@@ -637,7 +637,7 @@ def test_sarif_fingerprints_survive_lines_added_above() -> None:
     before = fingerprints(sarif_of([connect_timeout_finding(), nodelay_finding()], []))
     shifted_source = b"// SPDX-License-Identifier: MIT\n\n" + CONNECTION_RS
     shifted = [
-        Finding(**{**f.__dict__, "span": span_of(shifted_source, text)})
+        f._replace(span=span_of(shifted_source, text))
         for f, text in ((connect_timeout_finding(), "TcpStream::connect_timeout"),
                         (nodelay_finding(), "stream.set_nodelay(true)?;"))
     ]
@@ -665,7 +665,7 @@ def test_sarif_fingerprints_separate_identical_lines_and_follow_the_code() -> No
     assert first.split(":") [0] == second.split(":")[0] and (first[-2:], second[-2:]) == (":1", ":2")
     assert third.split(":")[0] != first.split(":")[0]
     # The same rule on the same text in another file is another alert.
-    elsewhere = [Finding(**{**findings[0].__dict__, "path": "src/other.rs"})]
+    elsewhere = [findings[0]._replace(path="src/other.rs")]
     assert fingerprints(sarif_of(elsewhere, [], read_source=lambda path: source))[0] != first
 
 
@@ -685,9 +685,9 @@ def test_sarif_problems_are_results_and_notifications() -> None:
 
 def test_sarif_uris_are_relative_to_the_root_and_percent_encoded() -> None:
     finding = connect_timeout_finding()
-    inside = Finding(**{**finding.__dict__, "path": "/home/dev/redis-rs/src/my conn.rs"})
-    dotted = Finding(**{**finding.__dict__, "path": "./src/connection.rs"})
-    outside = Finding(**{**finding.__dict__, "path": "/usr/share/cargo/registry/socket2-0.4.4/src/lib.rs"})
+    inside = finding._replace(path="/home/dev/redis-rs/src/my conn.rs")
+    dotted = finding._replace(path="./src/connection.rs")
+    outside = finding._replace(path="/usr/share/cargo/registry/socket2-0.4.4/src/lib.rs")
     (run,) = sarif_of([inside, dotted, outside], [])["runs"]
     locations = sorted(
         json.dumps(r["locations"][0]["physicalLocation"]["artifactLocation"], sort_keys=True) for r in run["results"]

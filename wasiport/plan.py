@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wasiport.engine import transforms
@@ -192,7 +192,7 @@ def _without_unsafe(finding: Finding) -> Finding:
     if not finding.rule_id.endswith("/peek"):
         return finding
     note = "degraded: the crate forbids unsafe code, so the compat module's peek returns Unsupported"
-    return replace(finding, port=PortStatus.DEGRADED, help=f"{finding.help} ({note})" if finding.help else note)
+    return finding._replace(port=PortStatus.DEGRADED, help=f"{finding.help} ({note})" if finding.help else note)
 
 
 def _plan_compat_module(plan: PortPlan, roots: list[Root], profile: Profile, edition: str, rules_directory: Path | None) -> None:

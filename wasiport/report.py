@@ -18,8 +18,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from wasiport import __version__
 from wasiport.model import Edit, Finding, PortStatus, Problem, Severity
@@ -53,8 +52,7 @@ EDGE_LINES = 2
 # ---------------------------------------------------------------- rule descriptors
 
 
-@dataclass(frozen=True)
-class RuleDescriptor:
+class RuleDescriptor(NamedTuple):
     """What SARIF's `tool.driver.rules` says about one rule or problem code."""
 
     id: str
@@ -100,8 +98,7 @@ def _describe(rule: RuleLike) -> RuleDescriptor:
 # ---------------------------------------------------------------- summary and exit code
 
 
-@dataclass(frozen=True)
-class Summary:
+class Summary(NamedTuple):
     errors: int
     warnings: int
     notes: int
@@ -181,8 +178,7 @@ def sorted_problems(problems: Iterable[Problem]) -> list[Problem]:
 # ---------------------------------------------------------------- source lines
 
 
-@dataclass(frozen=True)
-class SourceLine:
+class SourceLine(NamedTuple):
     number: int  # 1-based
     start: int  # byte offset of the line's first byte (after the BOM on line 1)
     end: int  # byte offset of its terminator ("\n" or "\r\n"), or of the end of file
@@ -257,8 +253,7 @@ _STYLES = {
 _RESET = "\x1b[0m"
 
 
-@dataclass(frozen=True)
-class _Diagnostic:
+class _Diagnostic(NamedTuple):
     """One entry of the text report, finding or problem, before layout."""
 
     severity: Severity
@@ -371,8 +366,7 @@ def _render_diagnostic(diag: _Diagnostic, source: SourceText | None, paint: _Pai
     return "\n".join(line.rstrip() for line in out)
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):
     """One snippet row: a gutter label (line number, "" or "..."), span markup, source code."""
 
     label: str

@@ -12,7 +12,6 @@ import pickle
 import re
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple
@@ -69,12 +68,14 @@ class FileTask(NamedTuple):  # one per file of the tree: a tuple is small, and q
     crate: str = ""  # the directory of the package it belongs to ("" for files given by name)
 
 
-@dataclass
 class ScanResult:
-    reports: list[FileReport] = field(default_factory=list)
-    files_seen: int = 0
-    files_parsed: int = 0
-    from_cache: int = 0
+    __slots__ = ("reports", "files_seen", "files_parsed", "from_cache")
+
+    def __init__(self) -> None:
+        self.reports: list[FileReport] = []
+        self.files_seen = 0
+        self.files_parsed = 0
+        self.from_cache = 0
 
     @property
     def findings(self):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 from wasiport.errors import UserError
@@ -10,17 +9,18 @@ from wasiport.model import Profile
 
 
 def add_profile_options(parser: argparse.ArgumentParser) -> None:
+    default = Profile()
     group = parser.add_argument_group("port target")
     group.add_argument(
         "--socket-version",
-        default=Profile.socket_version,
+        default=default.socket_version,
         help='wasmedge_wasi_socket version requirement written to Cargo.toml (default: "0.5.4"; "0.4.3" selects the 0.4 compat module)',
     )
-    group.add_argument("--gate", default=Profile.gate, help=f"cfg predicate of the wasm build (default: {Profile.gate})")
+    group.add_argument("--gate", default=default.gate, help=f"cfg predicate of the wasm build (default: {default.gate})")
     group.add_argument(
         "--substitution",
         choices=("patch", "rename"),
-        default=Profile.substitution,
+        default=default.substitution,
         help="crate substitutions: same-name forks through [patch.crates-io] (default) or renamed *_wasi crates",
     )
     group.add_argument("--rules", type=Path, default=None, metavar="DIR", help="use this rule pack directory instead of the bundled one")
@@ -32,4 +32,4 @@ def profile_from_args(args: argparse.Namespace) -> Profile:
         raise UserError(f"--socket-version {version!r} is not supported (use 0.4 or 0.5)")
     if args.rules is not None and not args.rules.is_dir():
         raise UserError(f"--rules {args.rules}: no such directory")
-    return replace(Profile(), socket_version=version, gate=args.gate, substitution=args.substitution)
+    return Profile()._replace(socket_version=version, gate=args.gate, substitution=args.substitution)

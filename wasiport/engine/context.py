@@ -6,29 +6,31 @@ nothing) does not import the matcher and the name and type machinery behind it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from wasiport.model import PortStatus, Profile
+from wasiport.model import PortStatus, Profile, Record
 from wasiport.rust.cfg import WASI, Target
 
 
-@dataclass
-class CompatData:
+class CompatData(Record):
     """Port status per compat method and API version (from the compat template's data)."""
 
-    entries: dict[str, dict[str, tuple[PortStatus, str]]] = field(default_factory=dict)
+    __slots__ = ("entries",)
+
+    def __init__(self, entries: dict[str, dict[str, tuple[PortStatus, str]]] | None = None) -> None:
+        self.entries = {} if entries is None else entries
 
     def status(self, api: str, method: str) -> tuple[PortStatus, str] | None:
         return self.entries.get(api, {}).get(method)
 
 
-@dataclass
-class ScanContext:
-    profile: Profile
-    compat: CompatData = field(default_factory=CompatData)
-    is_crate_root: bool = False
-    # Returns the declarations of the file's whole crate (struct fields, fn return types);
-    # called only when a receiver's type is not declared in the file itself.
-    crate_index: object = None
-    # cfg values of the wasm build (enabled features, when cargo resolved them)
-    target: Target = WASI
+class ScanContext(Record):
+    __slots__ = ("profile", "compat", "is_crate_root", "crate_index", "target")
+
+    def __init__(self, profile: Profile, compat: CompatData | None = None, is_crate_root: bool = False, crate_index: object = None, target: Target = WASI) -> None:
+        self.profile = profile
+        self.compat = CompatData() if compat is None else compat
+        self.is_crate_root = is_crate_root
+        # Returns the declarations of the file's whole crate (struct fields, fn return types);
+        # called only when a receiver's type is not declared in the file itself.
+        self.crate_index = crate_index
+        # cfg values of the wasm build (enabled features, when cargo resolved them)
+        self.target = target

@@ -10,7 +10,6 @@ statements or items, and matched like the rest of the file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from wasiport.engine.context import CompatData, ScanContext  # noqa: F401 - also imported from here
@@ -556,12 +555,14 @@ def _reparse_macro(view: _View, macro, body, combined: "_Combined | None" = None
 
 # -- constraints -------------------------------------------------------------------
 
-@dataclass
 class _Bindings:
-    values: dict[str, str] = field(default_factory=dict)
-    sure: bool = True
-    severity: Severity | None = None
-    switch: list = field(default_factory=list)
+    __slots__ = ("values", "sure", "severity", "switch")
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.sure = True
+        self.severity: Severity | None = None
+        self.switch: list = []
 
 
 def _first_constraint(rule: Rule) -> tuple | None:

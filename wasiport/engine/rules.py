@@ -31,12 +31,12 @@ tomllib and queries are compiled by tree-sitter.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from wasiport.errors import UserError
-from wasiport.model import PortStatus, Severity
+from wasiport.model import PortStatus, Record, Severity
 
 # constraint name -> the type of its value
 CONSTRAINTS: dict[str, type] = {
@@ -62,15 +62,13 @@ class RuleError(UserError):
     """A malformed rule pack: names the file, the rule and the problem."""
 
 
-@dataclass(frozen=True)
-class Example:
+class Example(NamedTuple):
     kind: str  # invalid | valid | fix
     code: str
     after: str = ""
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     id: str  # full id, "<pack>/<name>"
     severity: Severity
     message: str
@@ -98,17 +96,25 @@ class Rule:
     def short_id(self) -> str:
         return self.id.split("/", 1)[-1]
 
-    @cached_property
+    @property
     def keyword_bytes(self) -> tuple[bytes, ...]:
-        """`keywords` as bytes: tested against every file a large scan reads."""
-        return tuple(k.encode() for k in self.keywords)
+        """`keywords` as bytes: tested against every file a large scan reads (kept per keyword tuple)."""
+        found = _KEYWORD_BYTES.get(self.keywords)
+        if found is None:
+            found = _KEYWORD_BYTES[self.keywords] = tuple(k.encode() for k in self.keywords)
+        return found
 
 
-@dataclass
-class RulePack:
-    name: str
-    directory: Path
-    rules: list[Rule] = field(default_factory=list)
+_KEYWORD_BYTES: dict[tuple[str, ...], tuple[bytes, ...]] = {}
+
+
+class RulePack(Record):
+    __slots__ = ("name", "directory", "rules")
+
+    def __init__(self, name: str, directory: Path, rules: list[Rule] | None = None) -> None:
+        self.name = name
+        self.directory = directory
+        self.rules: list[Rule] = [] if rules is None else rules
 
     def by_id(self, rule_id: str) -> Rule | None:
         for rule in self.rules:

@@ -7,8 +7,7 @@ dropped from the scan when its cfg is definitely False.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 Tri = bool | None
 
@@ -42,8 +41,7 @@ class CfgSyntaxError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """Known cfg values; everything not listed here evaluates to unknown.
 
     `features` is the set of enabled cargo features when it is known (cargo

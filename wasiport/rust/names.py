@@ -8,8 +8,9 @@ imports, as in Rust) and expands the first segment.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
+from wasiport.model import Record
 from wasiport.rust import cfg as cfgmod
 from wasiport.rust import syntax
 
@@ -37,8 +38,7 @@ STD_NET_ITEMS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class UseItem:
+class UseItem(NamedTuple):
     """One name a `use` declaration brings into scope.
 
     `path` is the full path as written (`('std', 'net', 'TcpStream')`), `name` the
@@ -55,13 +55,15 @@ class UseItem:
         return self.name == "*"
 
 
-@dataclass
-class Scope:
-    node: object
-    names: dict[str, Path] = field(default_factory=dict)
-    globs: list[Path] = field(default_factory=list)
-    items: set[str] = field(default_factory=set)
-    uses: list[UseItem] = field(default_factory=list)
+class Scope(Record):
+    __slots__ = ("node", "names", "globs", "items", "uses")
+
+    def __init__(self, node: object) -> None:
+        self.node = node
+        self.names: dict[str, Path] = {}
+        self.globs: list[Path] = []
+        self.items: set[str] = set()
+        self.uses: list[UseItem] = []
 
 
 def normalize(path: Path) -> Path:

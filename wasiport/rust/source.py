@@ -7,7 +7,6 @@ it), and CRLF line endings are kept and reused for inserted lines.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,14 +57,19 @@ def parser():
     return tree_sitter.Parser(language())
 
 
-@dataclass
 class SourceFile:
     """A Rust file's bytes, its parse tree and a line index."""
 
-    path: str
-    data: bytes
-    tree: object = None  # tree_sitter.Tree, parsed lazily
-    _line_starts: list[int] = field(default_factory=list, repr=False)
+    __slots__ = ("path", "data", "tree", "_line_starts")
+
+    def __init__(self, path: str, data: bytes, tree: object = None) -> None:
+        self.path = path
+        self.data = data
+        self.tree = tree  # tree_sitter.Tree, parsed lazily
+        self._line_starts: list[int] = []
+
+    def __repr__(self) -> str:
+        return f"SourceFile(path={self.path!r}, {len(self.data)} bytes)"
 
     @classmethod
     def from_bytes(cls, path: str, data: bytes) -> "SourceFile":

@@ -9,9 +9,9 @@ Anything else is unknown, and the engine reports unknowns at a lower severity.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
+from wasiport.model import Record
 from wasiport.rust import syntax
 from wasiport.rust.names import Path, Resolver
 
@@ -45,8 +45,7 @@ _MAX_DEPTH = 40
 _INDEX_QUERY = syntax.LazyQuery(syntax.INDEX_PATTERN)
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """How sure we are that an expression is one of the wanted std types."""
 
     kind: str  # "sure" | "other" | "unknown"
@@ -624,13 +623,15 @@ def _replace_self(ty: Ty | None, self_ty: Ty | None) -> Ty | None:
     return ty
 
 
-@dataclass
-class Declarations:
+class Declarations(Record):
     """Struct fields, enum variants and fn return types of a crate, as resolved types."""
 
-    structs: dict = field(default_factory=dict)
-    enums: dict = field(default_factory=dict)
-    functions: dict = field(default_factory=dict)
+    __slots__ = ("structs", "enums", "functions")
+
+    def __init__(self, structs: dict | None = None, enums: dict | None = None, functions: dict | None = None) -> None:
+        self.structs = {} if structs is None else structs
+        self.enums = {} if enums is None else enums
+        self.functions = {} if functions is None else functions
 
     def merge(self, other: "Declarations") -> None:
         for mine, theirs in ((self.structs, other.structs), (self.enums, other.enums)):
