@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import sys
 from array import array
 from collections.abc import Sequence
 from functools import lru_cache
@@ -1069,8 +1070,9 @@ def _forked_map(function: Callable, parts: list) -> list:
     child processes at the same time (the results come back pickled through a pipe).
     For system-call-bound work on several cores: threads would queue on the GIL. A
     child that fails is redone here; without fork (not POSIX) all runs here."""
-    if len(parts) < 2 or not hasattr(os, "fork"):
-        return [function(part) for part in parts]
+    threading = sys.modules.get("threading")  # not imported: no thread was started from Python
+    if len(parts) < 2 or not hasattr(os, "fork") or (threading is not None and threading.active_count() > 1):
+        return [function(part) for part in parts]  # forking a process with threads is not safe
     children = []
     for part in parts[1:]:
         read_end, write_end = os.pipe()

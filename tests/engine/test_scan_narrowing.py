@@ -404,6 +404,8 @@ def test_forked_map_redoes_a_failed_share_in_this_process():
 
     assert scan_module._forked_map(square, [1, 2, 3, 4]) == [1, 4, 9, 16]
     assert scan_module._forked_map(square, [5]) == [25]
+    # the shares after the first really ran elsewhere
+    assert scan_module._forked_map(lambda n: (n, os.getpid() != parent), [0, 1, 2]) == [(0, False), (1, True), (2, True)]
 
 
 def test_a_cache_of_another_layout_is_ignored(tmp_path, monkeypatch):
