@@ -305,6 +305,8 @@ def _walk(
             if has_manifest and not (not nested_crates and relative):
                 crate = directory
             if take:
+                # whether a file here is a crate root (`_looks_like_root`), worked out per directory
+                in_src, in_bin = directory.endswith("/src"), directory.endswith("/src/bin")
                 for entry in files:
                     name = entry.name
                     if not name.endswith(".rs"):
@@ -321,7 +323,7 @@ def _walk(
                             display = path[len(cwd_prefix):]
                         else:
                             display = given_prefix + (relative + "/" + name if relative else name)
-                        batch.append(FileTask(path, display, _looks_like_root_text(path), crate))
+                        batch.append(FileTask(path, display, in_bin or (in_src and name in _ROOT_NAMES), crate))
             if not nested_crates and relative and has_manifest:
                 continue  # neither walk goes below a nested package
             for name in subdirs:
@@ -344,19 +346,14 @@ def _display(path: Path, cwd: Path) -> str:
         return path.as_posix()
 
 
+_ROOT_NAMES = ("lib.rs", "main.rs")
+
+
 def _looks_like_root(path: Path) -> bool:
-    if path.parent.name == "src" and path.name in ("lib.rs", "main.rs"):
+    """src/lib.rs, src/main.rs, src/bin/*.rs (the walk works it out per directory)."""
+    if path.parent.name == "src" and path.name in _ROOT_NAMES:
         return True
     return path.parent.name == "bin" and path.parent.parent.name == "src"
-
-
-def _looks_like_root_text(path: str) -> bool:
-    """`_looks_like_root` for an absolute path string (no Path object per file)."""
-    parts = path.rsplit("/", 3)
-    name, parent = parts[-1], parts[-2] if len(parts) > 1 else ""
-    if parent == "src" and name in ("lib.rs", "main.rs"):
-        return True
-    return parent == "bin" and len(parts) > 2 and parts[-3] == "src"
 
 
 # -- scanning ------------------------------------------------------------------------------
