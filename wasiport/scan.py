@@ -199,7 +199,7 @@ def discover(paths: Iterable[Path], *, all_targets: bool = False, nested_crates:
 
 def _discover(
     paths: Iterable[Path], *, all_targets: bool = False, nested_crates: bool = True, directories: list | None = None
-) -> tuple[list[FileTask], list[Path], dict[Path, str]]:
+) -> tuple[list[FileTask], list[str], dict[str, str]]:
     """`_walk`'s batches as one sorted list, and its manifests and their displays."""
     manifests: list[str] = []
     manifest_displays: dict[str, str] = {}
