@@ -1197,6 +1197,8 @@ class ScanCache:
         nothing more). One call per batch: a warm run does this for every file of the tree."""
         if isinstance(tasks, _StoredTasks) and tasks.paths is self._paths and not self._updates and tasks.stale is not None:
             return self._split_stored(tasks)
+        if not self._paths:  # nothing stored (a cold run; this run's entries are of files already met)
+            return list(tasks), []
         stat, todo, kept = os.stat, [], []
         cwd = _cwd_prefix()
         skip = len(cwd)
