@@ -774,7 +774,7 @@ class _ManifestChecker:
 
     def data(self):
         if self._data is None:
-            from wasiport.deps import load_deps_data
+            from wasiport.depsdata import load_deps_data
 
             self._data = load_deps_data(profile=self.profile)
         return self._data
