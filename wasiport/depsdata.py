@@ -8,14 +8,14 @@ machinery; records are NamedTuples for the same reason (see `wasiport.model`).
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
 
 try:  # as in manifestcheck: imported already when `check` reads a Cargo.toml
     import tomli as tomllib
 except ImportError:  # pragma: no cover - tomli is a dependency
     import tomllib
-from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import Any, NamedTuple
 
 from wasiport.cargoversions import Version, VersionReq
 from wasiport.errors import UserError
