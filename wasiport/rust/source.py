@@ -76,10 +76,6 @@ class SourceFile:
         return cls(path=path, data=data)
 
     @property
-    def has_bom(self) -> bool:
-        return self.data.startswith(BOM)
-
-    @property
     def newline(self) -> str:
         """The line ending to use for inserted lines: the file's own."""
         return "\r\n" if b"\r\n" in self.data[:65536] else "\n"
@@ -123,15 +119,6 @@ class SourceFile:
         start_line, start_col = self.line_col(start)
         end_line, end_col = self.line_col(end)
         return Span(start, end, start_line, start_col, end_line, end_col)
-
-    def node_span(self, node) -> Span:
-        return self.span(node.start_byte, node.end_byte)
-
-    def line_text(self, line: int) -> str:
-        starts = self.line_starts
-        start = starts[line - 1]
-        end = starts[line] if line < len(starts) else len(self.data)
-        return self.data[start:end].decode("utf-8", "replace").rstrip("\r\n")
 
 
 def parse_bytes(data: bytes):
