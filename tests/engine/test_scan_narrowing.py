@@ -424,6 +424,25 @@ def test_a_cache_of_another_layout_is_ignored(tmp_path, monkeypatch):
     assert scan_paths([tree], jobs=1).from_cache == 6  # rewritten in the current layout
 
 
+def test_a_damaged_cache_is_ignored_and_rewritten(tmp_path, monkeypatch):
+    import pickle
+
+    monkeypatch.setenv("WASIPORT_CACHE_DIR", str(tmp_path / "cache"))
+    tree = tmp_path / "tree"
+    _crates(tree, 3)
+    assert scan_paths([tree], jobs=1).from_cache == 0
+    (stored,) = (tmp_path / "cache").glob("scan-*.pickle")
+    good = stored.read_bytes()
+    layout = pickle.loads(good)
+    short = dict(layout, sizes=layout["sizes"][:8])  # one entry's size missing: columns of different lengths
+    odd = dict(layout, mtimes=layout["mtimes"][:-3])  # not a whole number of entries
+    for damaged in (good[: len(good) // 2], b"not a pickle", pickle.dumps(short), pickle.dumps(odd)):
+        stored.write_bytes(damaged)
+        result = scan_paths([tree], jobs=1)
+        assert result.from_cache == 0 and [(Path(f.path).name, f.span.start_line) for f in result.findings] == [("lib.rs", 2)]
+        assert scan_paths([tree], jobs=1).from_cache == 6  # rewritten whole
+
+
 def test_overlapping_roots_scan_each_file_once(tmp_path):
     crate = tmp_path / "c"
     (crate / "src").mkdir(parents=True)
