@@ -408,23 +408,7 @@ def test_forked_map_redoes_a_failed_share_in_this_process():
     assert scan_module._forked_map(lambda n: (n, os.getpid() != parent), [0, 1, 2]) == [(0, False), (1, True), (2, True)]
 
 
-def test_a_cache_of_another_layout_is_ignored(tmp_path, monkeypatch):
-    import pickle
-
-    monkeypatch.setenv("WASIPORT_CACHE_DIR", str(tmp_path / "cache"))
-    tree = tmp_path / "tree"
-    _crates(tree, 3)
-    assert scan_paths([tree], jobs=1).from_cache == 0
-    (stored,) = (tmp_path / "cache").glob("scan-*.pickle")
-    layout = pickle.loads(stored.read_bytes())
-    old = {"fingerprint": layout["fingerprint"], "entries": {}, "manifests": {}, "declaring": {}, "discovery": None}  # the first layout
-    stored.write_bytes(pickle.dumps(old))
-    result = scan_paths([tree], jobs=1)
-    assert result.from_cache == 0 and len(result.findings) == 1
-    assert scan_paths([tree], jobs=1).from_cache == 6  # rewritten in the current layout
-
-
-def test_a_damaged_cache_is_ignored_and_rewritten(tmp_path, monkeypatch):
+def test_a_cache_of_another_layout_or_damaged_is_ignored_and_rewritten(tmp_path, monkeypatch):
     import pickle
 
     monkeypatch.setenv("WASIPORT_CACHE_DIR", str(tmp_path / "cache"))
@@ -434,13 +418,14 @@ def test_a_damaged_cache_is_ignored_and_rewritten(tmp_path, monkeypatch):
     (stored,) = (tmp_path / "cache").glob("scan-*.pickle")
     good = stored.read_bytes()
     layout = pickle.loads(good)
+    old = {"fingerprint": layout["fingerprint"], "entries": {}, "manifests": {}, "declaring": {}, "discovery": None}  # the first layout
     short = dict(layout, sizes=layout["sizes"][:8])  # one entry's size missing: columns of different lengths
     odd = dict(layout, mtimes=layout["mtimes"][:-3])  # not a whole number of entries
-    for damaged in (good[: len(good) // 2], b"not a pickle", pickle.dumps(short), pickle.dumps(odd)):
+    for damaged in (pickle.dumps(old), good[: len(good) // 2], b"not a pickle", pickle.dumps(short), pickle.dumps(odd)):
         stored.write_bytes(damaged)
         result = scan_paths([tree], jobs=1)
         assert result.from_cache == 0 and [(Path(f.path).name, f.span.start_line) for f in result.findings] == [("lib.rs", 2)]
-        assert scan_paths([tree], jobs=1).from_cache == 6  # rewritten whole
+        assert scan_paths([tree], jobs=1).from_cache == 6  # rewritten whole, in the current layout
 
 
 def test_overlapping_roots_scan_each_file_once(tmp_path):
