@@ -216,14 +216,13 @@ def _walk(
     nested_crates: bool = True,
     directories: list | None = None,
 ) -> Iterator[list[FileTask]]:
-    """The files to scan, the Cargo.toml files under `paths` (candidates for
-    `crate_manifests`, before the [package] check), each file's crate directory, and
-    the manifests' display paths.
+    """The files to scan, the Cargo.toml files under `paths` (before the [package]
+    check), each file's crate directory, and the manifests' display paths.
 
-    One walk serves both: it visits what `crate_manifests` visits (every directory but
-    PRUNED_DIRS and hidden ones) and takes .rs files only where the old `os.walk` of
-    `_walk_rust_files` took them (not below tests/examples/benches of a crate unless
-    `all_targets`, not in nested packages unless `nested_crates`). Strings rather than
+    One walk serves both: it visits every directory but PRUNED_DIRS and hidden ones
+    for Cargo.toml files, and takes .rs files only where they belong to the build
+    (not below tests/examples/benches of a crate unless `all_targets`, not in nested
+    packages unless `nested_crates`). Strings rather than
     Path objects, and no `resolve()` per file: it stats every path component, which
     made discovery cost seconds on a large tree. `directories`, when given, receives
     (directory, mtime) of every directory listed: the walk's result stays right while
@@ -799,26 +798,6 @@ def _is_package(manifest: str, cache: "ScanCache | None") -> bool:
         return b"[package]" in handle.read()
 
 
-def crate_manifests(paths: Iterable[Path], *, nested_crates: bool = True) -> list[Path]:
-    """The Cargo.toml of every package under `paths` (workspace roots without [package] too:
-    their [dependencies] are not built, so only packages are returned)."""
-    found: list[Path] = []
-    for given in paths:
-        if given.is_file():
-            if given.name == "Cargo.toml":
-                found.append(given)
-            continue
-        for dirpath, dirnames, filenames in os.walk(given):
-            dirnames[:] = sorted(d for d in dirnames if d not in PRUNED_DIRS and not d.startswith("."))
-            if "Cargo.toml" in filenames:
-                manifest = Path(dirpath) / "Cargo.toml"
-                if b"[package]" in manifest.read_bytes():
-                    found.append(manifest)
-                if not nested_crates and Path(dirpath) != given:
-                    dirnames[:] = []
-    return sorted(set(found))
-
-
 def scan_crate(crate_root: Path, profile: Profile | None = None, features: Iterable[str] | None = None) -> list:
     """Findings of one package directory (library and binary targets, not nested packages),
     for the dependency report; `features` are the package's enabled features when known."""
@@ -1066,14 +1045,23 @@ def _forked_map(function: Callable, parts: list) -> list:
     """`[function(part) for part in parts]`, all parts but the first computed in forked
     child processes at the same time (the results come back pickled through a pipe).
     For system-call-bound work on several cores: threads would queue on the GIL. A
-    child that fails is redone here; without fork (not POSIX) all runs here."""
+    child that fails is redone here, and so are the parts no child could be forked
+    for (out of processes or file descriptors); without fork (not POSIX) all runs here."""
     threading = sys.modules.get("threading")  # not imported: no thread was started from Python
     if len(parts) < 2 or not hasattr(os, "fork") or (threading is not None and threading.active_count() > 1):
         return [function(part) for part in parts]  # forking a process with threads is not safe
     children = []
     for part in parts[1:]:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
+        try:
+            read_end, write_end = os.pipe()
+        except OSError:  # out of file descriptors: the rest is done here
+            break
+        try:
+            pid = os.fork()
+        except OSError:  # out of processes or memory: the rest is done here
+            os.close(read_end)
+            os.close(write_end)
+            break
         if pid == 0:  # the child: compute, send, leave without the parent's exit handlers or buffers
             status = 1
             try:
@@ -1087,6 +1075,7 @@ def _forked_map(function: Callable, parts: list) -> list:
         os.close(write_end)
         children.append((part, pid, read_end))
     results = [function(parts[0])]
+    unforked = parts[1 + len(children) :]  # when a fork failed: those after it, done here once the children are read
     for part, pid, read_end in children:
         chunks = []
         try:
@@ -1099,6 +1088,7 @@ def _forked_map(function: Callable, parts: list) -> list:
             results.append(pickle.loads(b"".join(chunks)) if status == 0 else function(part))
         except Exception:  # a truncated result: do that part here
             results.append(function(part))
+    results.extend(function(part) for part in unforked)
     return results
 
 
@@ -1316,8 +1306,7 @@ class ScanCache:
         if self.discovery is None:
             return [], None
         if not self._discovery_is_new:
-            tasks_columns = self.discovery[3]
-            count = len(_split_joined(tasks_columns[0]))
+            count = len(self.discovery[3][1])  # the is-root flags: a byte per task
             return self._paths[:count], self.discovery
         key, directories, tasks, manifests, displays = self.discovery
         mtimes = array("q", [m for _d, m in directories]).tobytes()

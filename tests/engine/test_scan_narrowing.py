@@ -408,6 +408,22 @@ def test_forked_map_redoes_a_failed_share_in_this_process():
     assert scan_module._forked_map(lambda n: (n, os.getpid() != parent), [0, 1, 2]) == [(0, False), (1, True), (2, True)]
 
 
+def test_forked_map_does_here_what_it_cannot_fork_for(monkeypatch):
+    # The second fork fails (a process limit): the third part runs here, in order.
+    parent = os.getpid()
+    real_fork, forks = os.fork, []
+
+    def fork():
+        forks.append(1)
+        if len(forks) == 2:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork)
+    results = scan_module._forked_map(lambda n: (n, os.getpid() != parent), [0, 1, 2, 3])
+    assert results == [(0, False), (1, True), (2, False), (3, False)]
+
+
 def test_a_cache_of_another_layout_or_damaged_is_ignored_and_rewritten(tmp_path, monkeypatch):
     import pickle
 
