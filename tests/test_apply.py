@@ -64,7 +64,6 @@ def in_place_crate(tmp_path: Path, sample: str = "redis-sample") -> Path:
 
 def imports_of(module: Path) -> set[str]:
     from wasiport import wasm
-
     return {i.name for i in wasm.inspect_file(module).imports if i.module == "wasi_snapshot_preview1"}
 
 

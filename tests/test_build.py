@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.offline_cargo import OfflineCargo
-from wasiport.build import (
+from wasiport.cargo.builds import (
     DEBIAN_INSTALL,
     BuildResult,
     Diagnostic,
@@ -24,7 +24,7 @@ from wasiport.build import (
 )
 from wasiport.errors import UserError
 from wasiport.model import Edit
-from wasiport.wasm import Verdict, inspect_file
+from wasiport.wasm.module import Verdict, inspect_file
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "build"
 

@@ -23,7 +23,7 @@ def entries() -> list[tuple[str, Path, str | None]]:
 
 
 def render(root: Path) -> str:
-    from wasiport.scan import scan_paths
+    from wasiport.check.scan import scan_paths
 
     result = scan_paths([root], use_cache=False, jobs=1)
     lines = []

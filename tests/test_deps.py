@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.offline_cargo import DEBIAN_CARGO, DEBIAN_RUSTC, OfflineCargo, add_crate, make_offline_cargo
-from wasiport.deps import (
+from wasiport.deps.graph import (
     GraphReport,
     Remedy,
     SourceKind,
@@ -23,7 +23,7 @@ from wasiport.deps import (
     wasm_target,
 )
 from wasiport.errors import UserError
-from wasiport.manifest import (
+from wasiport.cargo.manifest import (
     AddPatch,
     AddRustCfgs,
     MoveDependency,
@@ -35,7 +35,7 @@ from wasiport.manifest import (
 )
 from wasiport.model import Profile, Severity
 from wasiport.paths import rules_dir
-from wasiport.scan import scan_crate
+from wasiport.check.scan import scan_crate
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "deps"
 PATCH = Profile()._replace(substitution="patch")

@@ -111,7 +111,6 @@ def test_apply_deps_ports_substitutes_builds_and_verifies(project):
     assert "use crate::wasiport_net::TcpStream;" in (app / "netutil" / "src" / "lib.rs").read_text()
 
     from wasiport import wasm
-
     imports = {i.name for i in wasm.inspect_file(Path(report["module"])).imports}
     assert {"sock_connect", "sock_open"} <= imports
 

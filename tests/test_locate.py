@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.offline_cargo import OfflineCargo
-from wasiport import locate as loc
+from wasiport.port import sources as loc
 from wasiport.errors import UserError
-from wasiport.locate import ArchiveLimits, Origin, Target
+from wasiport.port.sources import ArchiveLimits, Origin, Target
 
 REPO = Path(__file__).resolve().parent.parent
 TESTER = ("-c", "user.name=Test Author", "-c", "user.email=author@example.test")

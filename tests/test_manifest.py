@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.offline_cargo import DEBIAN_CARGO, DEBIAN_REGISTRY, DEBIAN_RUSTC, OfflineCargo
-from wasiport import manifest
+from wasiport.cargo import manifest as manifest
 from wasiport.errors import UserError
-from wasiport.manifest import (
+from wasiport.cargo.manifest import (
     AddPatch,
     DependencySpec,
     DepTable,

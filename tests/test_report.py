@@ -17,7 +17,7 @@ import tree_sitter_rust
 
 from wasiport import __version__
 from wasiport.model import Edit, Finding, Fix, PortStatus, Problem, Severity, Span
-from wasiport.report import (
+from wasiport.check.report import (
     RuleDescriptor,
     escape_github_data,
     escape_github_property,
@@ -712,8 +712,8 @@ def test_engine_output_validates_in_every_format(
 ) -> None:
     """What the real scanner finds in the fixture crate, through every renderer."""
     from wasiport.model import Profile
-    from wasiport.report import rule_descriptors
-    from wasiport.scan import load_rules, scan_paths
+    from wasiport.check.report import rule_descriptors
+    from wasiport.check.scan import load_rules, scan_paths
 
     (tmp_path / "Cargo.toml").write_text('[package]\nname = "fixture"\nversion = "0.1.0"\nedition = "2021"\n')
     (tmp_path / "src").mkdir()

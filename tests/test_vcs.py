@@ -315,7 +315,6 @@ CHILD = textwrap.dedent(
     import os, signal, sys, time
     from pathlib import Path
     from wasiport import vcs
-
     root = Path(sys.argv[1])
     mode = sys.argv[2]
     real_replace = os.replace

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from wasiport.model import Profile, Severity
-from wasiport.scan import discover, scan_paths
+from wasiport.check.scan import discover, scan_paths
 
 REGISTRY = Path("/usr/share/cargo/registry")
 

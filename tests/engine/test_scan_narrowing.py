@@ -18,8 +18,8 @@ from wasiport.model import Profile
 from wasiport.rust.crateindex import LazyDeclarations, Overlay, _DECLARED
 from wasiport.rust.source import parse_bytes
 from wasiport.rust.types import Declarations
-from wasiport import scan as scan_module
-from wasiport.scan import load_rules, scan_paths
+from wasiport.check import scan as scan_module
+from wasiport.check.scan import load_rules, scan_paths
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = Path("/usr/share/cargo/registry")

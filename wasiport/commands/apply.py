@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    from wasiport.apply import ApplyRequest, PortFailed, apply
+    from wasiport.port.pipeline import ApplyRequest, PortFailed, apply
     from wasiport.errors import UserError
 
     if args.deps and args.crate:
@@ -119,8 +119,8 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def _run_deps(request, args, progress) -> int:
-    from wasiport.apply import PortFailed
-    from wasiport.depsapply import apply_deps
+    from wasiport.port.pipeline import PortFailed
+    from wasiport.deps.apply import apply_deps
 
     try:
         outcome = apply_deps(request, progress)

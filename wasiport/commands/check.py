@@ -50,8 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wasiport import report
-    from wasiport.scan import load_rules, scan_paths
+    from wasiport.check import report as report
+    from wasiport.check.scan import load_rules, scan_paths
 
     profile = profile_from_args(args)
     if args.deps:

@@ -9,9 +9,11 @@ from wasiport.model import Profile
 
 
 def run_deps_check(args: argparse.Namespace, profile: Profile) -> int:
-    from wasiport import deps, depsreport, report
+    from wasiport import deps
+    from wasiport.deps.graph import report as depsreport
+    from wasiport.check import report as report
     from wasiport.errors import UserError
-    from wasiport.scan import scan_crate
+    from wasiport.check.scan import scan_crate
 
     manifest = args.manifest_path or (args.paths[0] if args.paths else Path("Cargo.toml"))
     if manifest.is_dir():
@@ -28,7 +30,7 @@ def run_deps_check(args: argparse.Namespace, profile: Profile) -> int:
     elif args.format == "json":
         sys.stdout.write(depsreport.to_json(graph) + "\n")
     elif args.format == "sarif":
-        from wasiport.scan import load_rules
+        from wasiport.check.scan import load_rules
 
         pack = load_rules(profile, directory=args.rules)
         sys.stdout.write(report.render_sarif(findings, [], rules=pack.rules, root_uri=Path.cwd().as_uri() + "/") + "\n")

@@ -70,9 +70,9 @@ class PortFailed(UserError):
 
 
 def apply(request: ApplyRequest, progress: Progress = lambda line: None) -> ApplyOutcome:
-    from wasiport import locate as locating
+    from wasiport.port import sources as locating
     from wasiport import vcs
-    from wasiport.plan import Root, plan_port
+    from wasiport.port.plan import Root, plan_port
 
     env = toolchain_env(request, dict(os.environ if request.env is None else request.env), progress)
     profile = request.profile
@@ -184,8 +184,7 @@ def toolchain_env(request: ApplyRequest, env: dict[str, str], progress: Progress
     must be the cargo that builds, or a newer cargo writes a Cargo.lock the older one cannot
     read. Without a wasm-capable toolchain, --no-build and --dry-run still work with the
     cargo on PATH."""
-    from wasiport import build as builds
-
+    from wasiport.cargo import builds
     cwd = request.manifest_path.parent if request.manifest_path else Path.cwd()
     try:
         toolchain = builds.find_toolchain(request.toolchain, env, cwd=cwd.resolve())
@@ -260,8 +259,7 @@ class ConsumerChange:
         return backup
 
     def verify(self, env: dict[str, str]) -> list[str]:
-        from wasiport import manifest as manifests
-
+        from wasiport.cargo import manifest as manifests
         check = manifests.verify_patch_used(self.manifest, [self.crate_name], env)
         check.raise_if_unused()
         return [f"[patch.crates-io] {self.crate_name} is used by cargo's resolution of {self.manifest}"]
@@ -273,8 +271,7 @@ class ConsumerChange:
 
 
 def _plan_consumer(crate, profile: Profile) -> ConsumerChange:
-    from wasiport import manifest as manifests
-
+    from wasiport.cargo import manifest as manifests
     consumer = crate.consumer_manifest
     text = consumer.read_text(encoding="utf-8")
     changes = manifests.plan_consumer_patch(consumer, crate.name, crate.root, patch_registry(crate.package_source))
@@ -298,8 +295,7 @@ def _workspace_exclusion(consumer: Path, copy_root: Path, text: str) -> list:
     """A copy under a workspace root's folder would become a member: exclude its folder."""
     import tomllib
 
-    from wasiport import manifest as manifests
-
+    from wasiport.cargo import manifest as manifests
     if "workspace" not in tomllib.loads(text):
         return []
     try:
@@ -344,9 +340,9 @@ def _first_parent_before_branch(repo_root: Path, branch: str) -> str:
 
 
 def _build_and_verify(request: ApplyRequest, crate, plan, result: PortResult, outcome: ApplyOutcome, env, progress: Progress) -> Path | None:
-    from wasiport import build as builds
+    from wasiport.cargo import builds
     from wasiport import wasm
-    from wasiport.build import edits_with_rules, map_diagnostics
+    from wasiport.cargo.builds import edits_with_rules, map_diagnostics
 
     toolchain = builds.find_toolchain(request.toolchain, env, cwd=crate.root)
     if crate.consumer_manifest is not None:

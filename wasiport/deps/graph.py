@@ -32,7 +32,7 @@ from typing import Any
 
 # The data layer (deps-known.toml, substitutions.toml) lives in depsdata, which `check`
 # reads without this module; its names are part of this module's interface too.
-from wasiport.depsdata import (  # noqa: F401
+from wasiport.deps.data import (  # noqa: F401
     GENERATIONS,
     KNOWN_FILE,
     SUBSTITUTIONS_FILE,
@@ -44,7 +44,7 @@ from wasiport.depsdata import (  # noqa: F401
     load_deps_data,
 )
 from wasiport.errors import UserError
-from wasiport.manifest import (
+from wasiport.cargo.manifest import (
     AddPatch,
     AddRustCfgs,
     Change,
@@ -473,7 +473,7 @@ def analyze(
     """Resolve the graph for the wasm target and judge every package the wasm build compiles.
 
     `scan(package_root, enabled_features)` returns a package's findings
-    (wasiport.scan.scan_crate in the CLI); code behind features cargo did not enable is
+    (wasiport.check.scan.scan_crate in the CLI); code behind features cargo did not enable is
     not part of the build, so it is not reported.
     `env` is the full environment for cargo and rustc (None: this process's)."""
     if profile.substitution not in GENERATIONS:

@@ -249,7 +249,7 @@ def _walk(
                 if taken is None or str(absolute) not in taken:
                     if taken is not None:
                         taken.add(str(absolute))
-                    yield [FileTask(str(absolute), _display(given, Path(cwd)), _looks_like_root(absolute))]
+                    yield [FileTask(str(absolute), display_path(given, Path(cwd)), _looks_like_root(absolute))]
             else:
                 manifests.append(str(given))
             continue
@@ -317,7 +317,7 @@ def _walk(
                         if taken is not None:
                             taken.add(path)
                         if entry.is_symlink():
-                            display = _display(Path(given_text, relative, name), Path(cwd))
+                            display = display_path(Path(given_text, relative, name), Path(cwd))
                         elif path.startswith(cwd_prefix):
                             display = path[len(cwd_prefix):]
                         else:
@@ -338,7 +338,7 @@ def _overlapping(paths: list[Path]) -> bool:
     return any(later.startswith(earlier) for earlier, later in zip(roots, roots[1:]))
 
 
-def _display(path: Path, cwd: Path) -> str:
+def display_path(path: Path, cwd: Path) -> str:
     try:
         return path.resolve().relative_to(cwd).as_posix()
     except ValueError:
@@ -685,7 +685,7 @@ class _Pool:
             jobs, rules, context = self.arguments
             prepare_for_many(rules)  # compiled once, before forking: the workers inherit it
             # Imported once here, not once per worker: what scanning a crate and its Cargo.toml needs.
-            import wasiport.manifestcheck  # noqa: F401
+            import wasiport.check.manifests  # noqa: F401
             import wasiport.rust.crateindex  # noqa: F401
 
             global _WORKER_MANIFEST_CHECKER
@@ -747,7 +747,7 @@ def scan_paths(
     manifests: bool = True,
 ) -> ScanResult:
     """Scan .rs files under `paths`; with `manifests`, also each crate's Cargo.toml for
-    direct dependencies that cannot work on WasmEdge (`wasiport.manifestcheck`)."""
+    direct dependencies that cannot work on WasmEdge (`wasiport.check.manifests`)."""
     profile = profile or Profile()
     pack = load_rules(profile, directory=rules_directory, use_cache=use_cache)
     context = ScanContext(profile, load_compat(profile, rules_directory, use_cache=use_cache), target=WASI.with_features(features))
@@ -759,7 +759,7 @@ def scan_paths(
             return []
         cwd = Path.cwd()
         packages = sorted({m for m in discovery.manifests if _is_package(m, cache)}, key=_path_order)
-        return [(m, discovery.displays.get(m) or _display(Path(m), cwd)) for m in packages]
+        return [(m, discovery.displays.get(m) or display_path(Path(m), cwd)) for m in packages]
 
     return _scan(discovery, pack.rules, context, jobs=jobs, cache=cache, progress=progress, manifests=manifest_jobs)
 
@@ -773,13 +773,13 @@ class _ManifestChecker:
 
     def data(self):
         if self._data is None:
-            from wasiport.depsdata import load_deps_data
+            from wasiport.deps.data import load_deps_data
 
             self._data = load_deps_data(profile=self.profile)
         return self._data
 
     def __call__(self, manifest: Path, display: str):
-        from wasiport.manifestcheck import check_manifest
+        from wasiport.check.manifests import check_manifest
 
         return check_manifest(manifest, display, self.profile, deps_data=self.data)
 

@@ -24,8 +24,8 @@ _DEPENDENCY_TABLE = "dependencies"  # dev- and build-dependencies never reach th
 def check_manifest(path: Path, display: str, profile: Profile, deps_data=None) -> tuple[list[Finding], list[Problem]]:
     """`deps_data`: a zero-argument callable returning `load_deps_data(profile=profile)`,
     for callers that check many manifests and read the data once (scan.py)."""
-    from wasiport.cargoversions import target_applies_to_wasm
-    from wasiport.depsdata import Remedy, load_deps_data
+    from wasiport.cargo.versions import target_applies_to_wasm
+    from wasiport.deps.data import Remedy, load_deps_data
 
     try:
         text = path.read_text(encoding="utf-8")

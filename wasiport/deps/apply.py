@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wasiport.apply import (
+from wasiport.port.pipeline import (
     ApplyOutcome,
     ApplyRequest,
     ConsumerChange,
@@ -50,11 +50,12 @@ class DepsOutcome:
 
 
 def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) -> DepsOutcome:
-    from wasiport import deps, vcs
-    from wasiport import locate as locating
-    from wasiport.deps import Remedy, SourceKind
-    from wasiport.plan import Root, plan_port
-    from wasiport.scan import scan_crate
+    from wasiport.deps import graph as deps
+    from wasiport import vcs
+    from wasiport.port import sources as locating
+    from wasiport.deps.graph import Remedy, SourceKind
+    from wasiport.port.plan import Root, plan_port
+    from wasiport.check.scan import scan_crate
 
     env = toolchain_env(request, dict(os.environ if request.env is None else request.env), progress)
     profile = request.profile

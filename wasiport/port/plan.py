@@ -24,7 +24,7 @@ from wasiport.paths import rules_dir
 from wasiport.rust.crateindex import provider_for
 from wasiport.rust.modtree import module_tree
 from wasiport.rust.source import SourceFile, check_readable, first_syntax_error
-from wasiport.scan import PREFILTER, is_generated, load_compat, load_rules
+from wasiport.check.scan import PREFILTER, is_generated, load_compat, load_rules
 
 
 @dataclass(frozen=True)
@@ -226,8 +226,7 @@ def _plan_compat_module(plan: PortPlan, roots: list[Root], profile: Profile, edi
 
 
 def _plan_manifest(plan: PortPlan, manifest: Path, profile: Profile) -> None:
-    from wasiport import manifest as manifest_edits
-
+    from wasiport.cargo import manifest as manifest_edits
     text = manifest.read_text(encoding="utf-8")
     edit = manifest_edits.edit_manifest(text, manifest_edits.plan_socket_dependency(profile), path_for_errors=plan.relative(manifest))
     if edit.conflicts:

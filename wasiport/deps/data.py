@@ -17,7 +17,7 @@ try:  # as in manifestcheck: imported already when `check` reads a Cargo.toml
 except ImportError:  # pragma: no cover - tomli is a dependency
     import tomllib
 
-from wasiport.cargoversions import Version, VersionReq
+from wasiport.cargo.versions import Version, VersionReq
 from wasiport.errors import UserError
 from wasiport.model import Profile
 from wasiport.paths import rules_dir

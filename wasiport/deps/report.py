@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from wasiport.deps import GraphReport, PackageReport, Remedy
-from wasiport.manifestcheck import key_span
+from wasiport.deps.graph import GraphReport, PackageReport, Remedy
+from wasiport.check.manifests import key_span
 from wasiport.model import Finding, PortStatus, Severity, Span
-from wasiport.scan import _display as scan_display
+from wasiport.check.scan import display_path
 
 JSON_VERSION = 1
 _REMEDY_SEVERITY = {Remedy.PORTABLE: Severity.ERROR, Remedy.SUBSTITUTE: Severity.ERROR, Remedy.MANUAL: Severity.ERROR}
@@ -132,4 +132,4 @@ def _key_span(manifest: Path, key: str) -> Span:
 
 
 def _display(path: Path) -> str:
-    return scan_display(path, Path.cwd())
+    return display_path(path, Path.cwd())

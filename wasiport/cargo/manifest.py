@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Union
 
 # Cargo version requirements and `[target.<key>]` tables live in cargoversions (check reads
 # them without this module and its imports); re-exported for the code that edits manifests.
-from wasiport.cargoversions import (  # noqa: F401
+from wasiport.cargo.versions import (  # noqa: F401
     Version,
     VersionReq,
     requirement_within,

@@ -1,0 +1,31 @@
+"""Whole projects: the dependency graph for the wasm target, substitutions, their report.
+
+Public API::
+
+    from wasiport.deps import analyze, render_table
+    report = analyze(Path("app/Cargo.toml"), profile)
+
+`graph` resolves the graph with `cargo metadata` and decides a remedy per package
+(portable, substitute, manual); `data` is the dependency knowledge (rules/wasmedge);
+`report` renders it; `wasiport.deps.apply` ports a whole graph (`apply --deps`) and is
+imported by the apply command only, so that `check --deps` never loads the port pipeline.
+"""
+from wasiport.deps.data import load_deps_data
+from wasiport.deps.graph import GraphReport, PackageReport, Remedy, SourceKind, SubstitutionPlan, analyze, plan_substitutions, wasm_target
+from wasiport.deps.report import as_findings, remedy_text, render_table, to_json
+
+__all__ = [
+    "GraphReport",
+    "PackageReport",
+    "Remedy",
+    "SourceKind",
+    "SubstitutionPlan",
+    "analyze",
+    "as_findings",
+    "load_deps_data",
+    "plan_substitutions",
+    "remedy_text",
+    "render_table",
+    "to_json",
+    "wasm_target",
+]
