@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wasiport.check import report as report
+    from wasiport.check import report
     from wasiport.check.scan import load_rules, scan_paths
 
     profile = profile_from_args(args)

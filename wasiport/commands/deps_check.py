@@ -10,8 +10,8 @@ from wasiport.model import Profile
 
 def run_deps_check(args: argparse.Namespace, profile: Profile) -> int:
     from wasiport import deps
-    from wasiport.deps.graph import report as depsreport
-    from wasiport.check import report as report
+    from wasiport.deps import report as depsreport
+    from wasiport.check import report
     from wasiport.errors import UserError
     from wasiport.check.scan import scan_crate
 
