@@ -159,7 +159,7 @@ def test_malformed_cargo_toml_stops_with_its_line(tmp_path, env):
     before = snapshot(crate)
     done = wasiport(env, "apply", str(crate), "--no-build")
     assert done.returncode == 2
-    assert re.search(r"Cargo\.toml:4:\d+: malformed TOML", done.stderr), done.stderr
+    assert re.search(r"Cargo\.toml:4:\d+: invalid TOML", done.stderr), done.stderr
     assert "Traceback" not in done.stderr
     assert snapshot(crate) == before
 

@@ -156,7 +156,7 @@ def test_bad_paths_and_manifests_are_reported_with_file_and_line(tmp_path: Path)
     with pytest.raises(UserError) as malformed:
         loc.locate(str(broken), env=WITHOUT_CARGO)
     assert f"{broken / 'Cargo.toml'}:3:" in str(malformed.value)
-    assert "malformed TOML" in str(malformed.value)
+    assert "invalid TOML" in str(malformed.value)
 
     nameless = write_files(tmp_path / "nameless", {"Cargo.toml": "[dependencies]\n"})
     with pytest.raises(UserError, match=r"has no \[package\] table"):
@@ -489,8 +489,8 @@ def test_the_redis_rs_recipe_loads() -> None:
         ('crate = "x"\ntag-format = "x-{ver}"\n', "key `tag-format` may only use"),
         ('crate = "x"\nsubdirectory = "../up"\n', "key `subdirectory` must be a relative path"),
         ('crate = "x"\ndefault-features = "no"\n', "key `default-features` must be a bool"),
-        ('crate = "x"\nnotes = [\n', "recipe.toml:3: malformed TOML"),
-        ('crate = x\n', "recipe.toml:1:9: malformed TOML"),
+        ('crate = "x"\nnotes = [\n', "recipe.toml:3:1: invalid TOML"),
+        ('crate = x\n', "recipe.toml:1:9: invalid TOML"),
     ],
 )
 def test_invalid_recipes_name_the_file_and_key(tmp_path: Path, body: str, message: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.offline_cargo import DEBIAN_CARGO, DEBIAN_REGISTRY, DEBIAN_RUSTC, OfflineCargo
-from wasiport.cargo import manifest as manifest
+from wasiport.cargo.process import run_cargo
 from wasiport.errors import UserError
 from wasiport.cargo.manifest import (
     AddPatch,
@@ -678,7 +678,7 @@ def test_a_patch_whose_key_is_not_the_package_name_fails_with_cargos_reason(
 def test_cargo_errors_become_user_errors_naming_the_manifest(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "Cargo.toml"
     with pytest.raises(UserError) as raised:
-        manifest.run_cargo(["metadata"], manifest_path=missing, env={"PATH": "/nonexistent"})
+        run_cargo(["metadata"], manifest_path=missing, env={"PATH": "/nonexistent"})
     assert "cargo was not found" in str(raised.value)
 
 

@@ -12,25 +12,23 @@
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import threading
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from wasiport.cargo.process import run_query as _run_query
+from wasiport.cargo.process import stream_cargo, wants_offline
+from wasiport.cargo.workspace import workspace_root
 from wasiport.errors import UserError
 from wasiport.model import Edit, Finding, Profile
+from wasiport.tomlread import read_toml
 
 WASM_TARGETS: tuple[str, ...] = Profile().targets  # preferred first
 SYSTEM_BIN_DIRS: tuple[Path, ...] = (Path("/usr/bin"),)
 DEBIAN_INSTALL = "apt-get install rustc cargo libstd-rust-dev-wasm32 lld wasi-libc"
-_QUERY_TIMEOUT = 60  # seconds for `rustc --print ...` and `rustup ...` queries
 
 
 # ---------------------------------------------------------------------------
@@ -184,27 +182,6 @@ def _sibling(text: str | None, name: str, path: str) -> Path | None:
     if tool is not None and (tool.parent / name).is_file():
         return tool.parent / name
     return _executable(name, path)
-
-
-def _run_query(argv: Sequence[str], env: Mapping[str, str], cwd: Path | None = None) -> tuple[int, str, str]:
-    try:
-        proc = subprocess.run(
-            list(argv),
-            env=dict(env),
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=_QUERY_TIMEOUT,
-        )
-    except FileNotFoundError:
-        return 127, "", f"{argv[0]}: not found"
-    except PermissionError:
-        return 126, "", f"{argv[0]}: not executable"
-    except OSError as err:
-        return 126, "", f"{argv[0]}: {err.strerror or err}"
-    except subprocess.TimeoutExpired:
-        return 124, "", f"{argv[0]} did not answer within {_QUERY_TIMEOUT} s"
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def _rustup_active(rustup: str, env: Mapping[str, str], cwd: Path | None) -> str | None:
@@ -475,11 +452,6 @@ def cargo_command(
     return argv
 
 
-def wants_offline(env: Mapping[str, str]) -> bool:
-    """Cargo's own switch: CARGO_NET_OFFLINE=true (cargo also reads `[net] offline` itself)."""
-    return env.get("CARGO_NET_OFFLINE", "").strip().lower() in ("true", "1", "yes")
-
-
 def build(
     manifest_path: Path,
     toolchain: Toolchain,
@@ -517,7 +489,7 @@ def build(
         offline=wants_offline(run_env) if offline is None else offline,
         color=color,
     )
-    run = _run_cargo(argv, manifest_path.parent, run_env, progress, timeout)
+    run = stream_cargo(argv, manifest_path.parent, run_env, progress, timeout)
     diagnostics = tuple(d for m in run.messages if (d := parse_compiler_message(m)) is not None)
     artifacts = tuple(a for m in run.messages if (a := parse_artifact(m)) is not None)
     finished = next((m.get("success") for m in run.messages if m.get("reason") == "build-finished"), None)
@@ -531,103 +503,6 @@ def build(
         stderr=run.stderr,
         timed_out=run.timed_out,
     )
-
-
-@dataclass(frozen=True)
-class _CargoRun:
-    returncode: int
-    messages: tuple[dict, ...]
-    stderr: str
-    timed_out: bool
-
-
-def _run_cargo(
-    argv: Sequence[str],
-    cwd: Path,
-    env: Mapping[str, str],
-    progress: Callable[[str], None] | None,
-    timeout: float | None,
-) -> _CargoRun:
-    """Run cargo in its own process group, so that a timeout or an interrupt stops
-    the compilers it started too (they hold the output pipes open)."""
-    try:
-        proc = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            start_new_session=True,
-        )
-    except OSError as err:
-        raise UserError(f"cannot run {argv[0]}: {err.strerror or err}") from None
-
-    timed_out = threading.Event()
-
-    def stop_group() -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass  # already gone
-
-    def on_timeout() -> None:
-        timed_out.set()
-        stop_group()
-
-    stderr_lines: list[str] = []
-    reader = threading.Thread(target=_pump_stderr, args=(proc.stderr, stderr_lines, progress), daemon=True)
-    reader.start()
-    timer = threading.Timer(timeout, on_timeout) if timeout is not None else None
-    if timer is not None:
-        timer.start()
-    messages: list[dict] = []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            message = _json_line(line)
-            if message is not None:
-                messages.append(message)
-        returncode = proc.wait()
-        reader.join()
-    except BaseException:  # KeyboardInterrupt: cargo is not in our terminal's group
-        stop_group()
-        proc.wait()
-        raise
-    finally:
-        if timer is not None:
-            timer.cancel()
-    return _CargoRun(returncode, tuple(messages), "".join(stderr_lines), timed_out.is_set() and returncode != 0)
-
-
-def _pump_stderr(stream, sink: list[str], progress: Callable[[str], None] | None) -> None:
-    for line in stream:
-        sink.append(line)
-        text = line.strip()
-        if progress is not None and text:
-            progress(short_status(text))
-
-
-_LOCAL_PACKAGE_STATUS = re.compile(r"^(\w+ \S+ v\S+) \((?:/|[A-Za-z]:\\|path\+).*\)$")
-
-
-def short_status(line: str) -> str:
-    """`Compiling foo v1.0 (/long/path/foo)` -> `Compiling foo v1.0`; other lines as they are."""
-    match = _LOCAL_PACKAGE_STATUS.match(line)
-    return match.group(1) if match else line
-
-
-def _json_line(line: str) -> dict | None:
-    line = line.strip()
-    if not line.startswith("{"):
-        return None  # build scripts and proc macros may print to stdout too
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def package_name(package_id: str) -> str:
@@ -921,7 +796,7 @@ def make_probe(
         "fn main() {}\n",
         encoding="utf-8",
     )
-    lock = _workspace_root(crate_dir) / "Cargo.lock"
+    lock = workspace_root(crate_dir) / "Cargo.lock"
     if lock.is_file() and not (into / "Cargo.lock").exists():
         # Same versions as the crate's own build: offline, only those may be available.
         shutil.copyfile(lock, into / "Cargo.lock")
@@ -933,11 +808,11 @@ def collect_patches(crate_dir: Path) -> dict[str, dict[str, dict]]:
     relative `path`s made absolute (they are relative to the manifest that holds them)."""
     merged: dict[str, dict[str, dict]] = {}
     manifests = [crate_dir / "Cargo.toml"]
-    root = _workspace_root(crate_dir)
+    root = workspace_root(crate_dir)
     if root != crate_dir:
         manifests.insert(0, root / "Cargo.toml")
     for manifest in manifests:
-        patch = _load_toml(manifest).get("patch") or {}
+        patch = read_toml(manifest).get("patch") or {}
         for source, entries in patch.items():
             for name, spec in (entries or {}).items():
                 spec = dict(spec) if isinstance(spec, dict) else {"version": spec}
@@ -945,19 +820,3 @@ def collect_patches(crate_dir: Path) -> dict[str, dict[str, dict]]:
                     spec["path"] = str((manifest.parent / spec["path"]).resolve())
                 merged.setdefault(source, {})[name] = spec
     return merged
-
-
-def _workspace_root(crate_dir: Path) -> Path:
-    """The nearest directory at or above the crate whose manifest has a [workspace] table."""
-    for directory in (crate_dir, *crate_dir.parents):
-        manifest = directory / "Cargo.toml"
-        if manifest.is_file() and "workspace" in _load_toml(manifest):
-            return directory
-    return crate_dir
-
-
-def _load_toml(path: Path) -> dict:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}

@@ -23,9 +23,6 @@ import json
 import os
 import posixpath
 import re
-import shutil
-import subprocess
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,34 +36,19 @@ from wasiport.cargo.versions import (  # noqa: F401
     requirement_within,
     target_applies_to_wasm,
 )
+from wasiport.cargo.workspace import cargo_metadata
 from wasiport.errors import UserError
 from wasiport.model import Profile
+from wasiport.tomlread import parse_toml
 
 DEPENDENCY_KINDS = ("dependencies", "dev-dependencies", "build-dependencies")
 # Cargo reads one spelling per kind but still accepts the old underscore spellings.
 _KIND_ALIASES = {"dev_dependencies": "dev-dependencies", "build_dependencies": "build-dependencies"}
+UNPARSABLE_HINT = "fix the file by hand; wasiport does not edit a manifest it cannot parse"
 
 # ---------------------------------------------------------------------------
-# Parsing with errors that name file, line and column
+# Parsing with tomlkit (tomlread's parse_toml names a syntax error's file, line and column)
 # ---------------------------------------------------------------------------
-
-_TOMLLIB_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
-
-
-def parse_toml(text: str, *, path_for_errors: str) -> dict[str, Any]:
-    """Parse TOML into plain Python values; malformed input -> UserError naming file:line:col."""
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        message = str(err)
-        match = _TOMLLIB_POSITION.search(message)
-        reason = _TOMLLIB_POSITION.sub("", message).strip()
-        where = f"{path_for_errors}:{match.group(1)}:{match.group(2)}" if match else path_for_errors
-        raise UserError(
-            f"{where}: invalid TOML: {reason}",
-            hint="fix the file by hand; wasiport does not edit a manifest it cannot parse",
-        ) from None
-
 
 def _parse_document(text: str, *, path_for_errors: str) -> Any:
     """Parse with tomlkit, which keeps formatting. Call `parse_toml` first: tomllib gives
@@ -909,7 +891,7 @@ def edit_manifest(text: str, changes: Sequence[Change], *, path_for_errors: str)
     the planned operations (checked with tomllib; a mismatch is a bug and raises
     ManifestVerificationError)."""
     original = text
-    plain = parse_toml(text, path_for_errors=path_for_errors)
+    plain = parse_toml(text, path_for_errors=path_for_errors, hint=UNPARSABLE_HINT)
     expected = copy.deepcopy(plain)
     doc = None
     applied: list[Change] = []
@@ -936,7 +918,7 @@ def edit_manifest(text: str, changes: Sequence[Change], *, path_for_errors: str)
 
         text = _finish(tomlkit.dumps(doc), original)
     if applied:
-        actual = tomllib.loads(text)
+        actual = parse_toml(text, path_for_errors=path_for_errors)
         if _without_empty_tables(actual) != _without_empty_tables(expected):
             raise ManifestVerificationError(
                 f"{path_for_errors}: the edited TOML does not mean what was planned:\n"
@@ -998,49 +980,8 @@ def plan_wasm_rustflags(profile: Profile, cfgs: Sequence[str]) -> list[Change]:
 
 
 # ---------------------------------------------------------------------------
-# Running cargo, and the "patch was used" check
+# The "patch was used" check
 # ---------------------------------------------------------------------------
-
-
-def cargo_program(env: Mapping[str, str] | None) -> str:
-    """`$CARGO` when set (cargo sets it for subcommands; tests point it at Debian's cargo)."""
-    chosen = (env or os.environ).get("CARGO") or shutil.which("cargo", path=(env or os.environ).get("PATH"))
-    if not chosen:
-        raise UserError("cargo was not found", hint="install Rust (https://rustup.rs) or set CARGO to cargo's path")
-    return chosen
-
-
-def run_cargo(
-    args: Sequence[str], *, manifest_path: Path, env: Mapping[str, str] | None
-) -> subprocess.CompletedProcess[str]:
-    """Run `cargo <args> --manifest-path <manifest>`; a failure raises UserError with cargo's words."""
-    command = [cargo_program(env), *args, "--manifest-path", str(manifest_path)]
-    try:
-        done = subprocess.run(
-            command,
-            cwd=manifest_path.parent,
-            env=dict(env) if env is not None else None,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError as err:
-        raise UserError(f"could not run {command[0]}: {err}") from None
-    if done.returncode != 0:
-        detail = "\n".join(line for line in done.stderr.strip().splitlines() if line.strip())[-2000:]
-        raise UserError(f"`cargo {args[0]}` failed for {manifest_path}:\n{detail}")
-    return done
-
-
-def cargo_metadata(
-    manifest_path: Path, env: Mapping[str, str] | None, *, filter_platform: str | None = None
-) -> tuple[dict[str, Any], str]:
-    """`cargo metadata --format-version 1` as data, plus cargo's stderr (its warnings)."""
-    args = ["metadata", "--format-version", "1"]
-    if filter_platform:
-        args += ["--filter-platform", filter_platform]
-    done = run_cargo(args, manifest_path=manifest_path, env=env)
-    return json.loads(done.stdout), done.stderr
 
 
 @dataclass(frozen=True)
@@ -1082,9 +1023,9 @@ def _unused_patches(lock_text: str, stderr: str) -> dict[str, str]:
     """name -> version of every unused patch, from Cargo.lock's [[patch.unused]] and cargo's warnings."""
     unused: dict[str, str] = {}
     try:
-        lock = tomllib.loads(lock_text) if lock_text else {}
-    except tomllib.TOMLDecodeError:
-        lock = {}
+        lock = parse_toml(lock_text, path_for_errors="Cargo.lock") if lock_text else {}
+    except UserError:
+        lock = {}  # cargo's warnings still name the unused patches
     for entry in lock.get("patch", {}).get("unused", []):
         unused[entry.get("name", "")] = entry.get("version", "")
     for match in _UNUSED_WARNING.finditer(stderr):

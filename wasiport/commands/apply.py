@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from wasiport.commands.common import add_profile_options, profile_from_args
+from wasiport.commands.common import add_profile_options, parse_env, profile_from_args
 
 EPILOG = """\
 where CRATE comes from:
@@ -98,7 +98,7 @@ def run_apply(args: argparse.Namespace) -> int:
         from_patches=args.from_patches,
         run_args=args.run,
         run_allow=tuple(args.allow),
-        run_env=tuple(args.env),
+        run_env=tuple(parse_env(item) for item in args.env),
         rules_directory=args.rules,
     )
     progress = (lambda line: None) if args.quiet else (lambda line: print(f"wasiport: {line}", file=sys.stderr, flush=True))

@@ -1,4 +1,4 @@
-"""Options shared by several commands: the port target (profile) and the rule pack."""
+"""Options shared by several commands: the port target (profile), the rule pack, --env."""
 from __future__ import annotations
 
 import argparse
@@ -33,3 +33,11 @@ def profile_from_args(args: argparse.Namespace) -> Profile:
     if args.rules is not None and not args.rules.is_dir():
         raise UserError(f"--rules {args.rules}: no such directory")
     return Profile()._replace(socket_version=version, gate=args.gate, substitution=args.substitution)
+
+
+def parse_env(text: str) -> tuple[str, str]:
+    """One `--env KEY=VALUE` (of `run`, and of `apply --run`) as a pair."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UserError(f"--env {text!r}: expected KEY=VALUE")
+    return key, value

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from wasiport.commands.common import parse_env
 from wasiport.errors import UserError
 
 # After --timeout, blocked host calls are woken and wasm code is interrupted;
@@ -118,13 +119,6 @@ def run(args: argparse.Namespace) -> int:
     elif outcome.status is RunStatus.TIMED_OUT:
         print(f"wasiport: {outcome.message}", file=sys.stderr)
     return outcome.exit_code
-
-
-def parse_env(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise UserError(f"--env {text!r}: expected KEY=VALUE")
-    return key, value
 
 
 def parse_dir(text: str) -> tuple[str, str]:

@@ -22,14 +22,13 @@ from wasiport.port.pipeline import (
     ConsumerChange,
     PortFailed,
     Progress,
-    _atomic_write,
     _build_and_verify,
     _plan_consumer,
-    _restore,
     commit_message,
     toolchain_env,
 )
 from wasiport.errors import UserError
+from wasiport.fsutil import FileBackup, atomic_write
 from wasiport.model import PortResult, StageResult
 
 
@@ -102,8 +101,7 @@ def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) ->
         vcs.check_clean(repo_root, [crate.root], allow_dirty=request.allow_dirty)
         crates.append((package, crate, plan, repo_root))
 
-    backups: list[tuple[Path, bytes]] = []
-    created: list[Path] = []
+    backups: list[FileBackup] = []
     with contextlib.ExitStack() as stack:
         try:
             for package, crate, plan, repo_root in crates:
@@ -131,12 +129,9 @@ def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) ->
                     raise UserError("; ".join(str(c) for c in edit.conflicts), hint="wasiport never overwrites your settings")
                 if edit.changed:
                     path = file_changes.path
-                    if path.exists():
-                        backups.append((path, path.read_bytes()))
-                    else:
-                        created.append(path)
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                    _atomic_write(path, edit.text.encode("utf-8"))
+                    backups.append(FileBackup.of(path))
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write(path, edit.text.encode("utf-8"))
             for package in graph.needing_action:
                 if package.remedy is Remedy.SUBSTITUTE and package.substitution is not None:
                     outcome.packages.append(PackageOutcome(package.name, package.version, "substituted", package.substitution.entry.label))
@@ -152,9 +147,7 @@ def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) ->
         except BaseException as failure:
             if not request.keep_broken:
                 for backup in reversed(backups):
-                    _restore(backup)
-                for path in created:
-                    path.unlink(missing_ok=True)
+                    backup.restore()
             if isinstance(failure, PortFailed):
                 failure.result = result
             raise

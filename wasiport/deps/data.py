@@ -12,15 +12,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-try:  # as in manifestcheck: imported already when `check` reads a Cargo.toml
-    import tomli as tomllib
-except ImportError:  # pragma: no cover - tomli is a dependency
-    import tomllib
-
 from wasiport.cargo.versions import Version, VersionReq
 from wasiport.errors import UserError
 from wasiport.model import Profile
 from wasiport.paths import rules_dir
+from wasiport.tomlread import read_toml
 
 GENERATIONS = ("rename", "patch")
 SUBSTITUTIONS_FILE = "substitutions.toml"
@@ -110,12 +106,9 @@ def _data_error(path: Path, key: str, problem: str) -> _DataError:
 
 
 def _read_table(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: data file is missing") from None
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: invalid TOML: {err}") from None
+    if not path.is_file():
+        raise UserError(f"{path}: data file is missing")
+    return read_toml(path)
 
 
 def _string(path: Path, key: str, value: Any, *, required: bool = True) -> str:

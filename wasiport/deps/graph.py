@@ -21,9 +21,6 @@ nothing. `plan_substitutions` turns the report into manifest changes and message
 from __future__ import annotations
 
 import enum
-import os
-import shutil
-import subprocess
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,9 +51,10 @@ from wasiport.cargo.manifest import (
     MoveDependency,
     SetDependency,
     VersionReq,
-    cargo_metadata,
     target_applies_to_wasm,
 )
+from wasiport.cargo.process import ask_rustc, rustc_program
+from wasiport.cargo.workspace import cargo_metadata
 from wasiport.model import Finding, PortStatus, Profile, Severity
 
 
@@ -160,21 +158,12 @@ class GraphReport:
 def wasm_target(profile: Profile, env: Mapping[str, str] | None) -> str:
     """The first of the profile's target names that the toolchain's rustc knows
     (wasm32-wasip1 from Rust 1.78, wasm32-wasi up to 1.83)."""
-    environ = env if env is not None else os.environ
-    rustc = environ.get("RUSTC") or shutil.which("rustc", path=environ.get("PATH"))
-    if not rustc:
-        raise UserError("rustc was not found", hint="install Rust (https://rustup.rs) or set RUSTC")
-    try:
-        listed = subprocess.run(
-            [rustc, "--print", "target-list"], env=dict(environ), capture_output=True, text=True, check=True
-        ).stdout.split()
-    except (OSError, subprocess.CalledProcessError) as err:
-        raise UserError(f"`{rustc} --print target-list` failed: {err}") from None
+    listed = ask_rustc(["--print", "target-list"], env).split()
     for target in profile.targets:
         if target in listed:
             return target
     raise UserError(
-        f"{rustc} knows none of the targets {', '.join(profile.targets)}",
+        f"{rustc_program(env)} knows none of the targets {', '.join(profile.targets)}",
         hint="use a Rust toolchain from 1.78 on (wasm32-wasip1) or older than 1.84 (wasm32-wasi)",
     )
 

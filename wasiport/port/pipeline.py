@@ -13,15 +13,17 @@ verification) fails is rolled back unless the user asks to keep it.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from wasiport.cargo.process import offline_hint
 from wasiport.errors import UserError
+from wasiport.fsutil import FileBackup, atomic_write
 from wasiport.model import Finding, PortResult, Profile, StageResult
 from wasiport.paths import cache_dir, rules_dir
+from wasiport.tomlread import parse_toml
 
 Progress = Callable[[str], None]
 
@@ -47,7 +49,7 @@ class ApplyRequest:
     from_patches: Path | None = None
     run_args: list[str] | None = None  # --run: run the consumer's module with these arguments
     run_allow: tuple[str, ...] = ()
-    run_env: tuple[str, ...] = ()
+    run_env: tuple[tuple[str, str], ...] = ()  # --env KEY=VALUE pairs for --run
     rules_directory: Path | None = None
     env: dict[str, str] | None = None
 
@@ -147,7 +149,7 @@ def apply(request: ApplyRequest, progress: Progress = lambda line: None) -> Appl
             result.stages.append(StageResult("git", True, f"committed {result.commit[:12] if result.commit else '(no change)'} on branch {request.branch}", sorted(txn.changed_paths)))
 
         # -- manifest: the consumer takes the port through [patch.crates-io] -----------------
-        consumer_backup: tuple[Path, bytes] | None = None
+        consumer_backup: FileBackup | None = None
         try:
             if consumer_change is not None:
                 consumer_backup = consumer_change.write()
@@ -163,7 +165,7 @@ def apply(request: ApplyRequest, progress: Progress = lambda line: None) -> Appl
         except PortFailed as failure:
             failure.result = result
             if consumer_backup is not None and not request.keep_broken:
-                _restore(consumer_backup)
+                consumer_backup.restore()
             if not request.keep_broken and result.commit:
                 txn.rollback()
                 result.stages.append(StageResult("git", True, f"rolled back: {crate.root} is as it was before"))
@@ -251,11 +253,11 @@ class ConsumerChange:
         name = self.manifest.name
         return "".join(difflib.unified_diff(self.original.splitlines(True), self.text.splitlines(True), f"a/{name} (consumer)", f"b/{name} (consumer)"))
 
-    def write(self) -> tuple[Path, bytes] | None:
+    def write(self) -> FileBackup | None:
         if self.original == self.text:
             return None
-        backup = (self.manifest, self.original.encode("utf-8"))
-        _atomic_write(self.manifest, self.text.encode("utf-8"))
+        backup = FileBackup(self.manifest, self.original.encode("utf-8"))
+        atomic_write(self.manifest, self.text.encode("utf-8"))
         return backup
 
     def verify(self, env: dict[str, str]) -> list[str]:
@@ -293,10 +295,8 @@ def patch_registry(source: str | None) -> str:
 
 def _workspace_exclusion(consumer: Path, copy_root: Path, text: str) -> list:
     """A copy under a workspace root's folder would become a member: exclude its folder."""
-    import tomllib
-
     from wasiport.cargo import manifest as manifests
-    if "workspace" not in tomllib.loads(text):
+    if "workspace" not in parse_toml(text, path_for_errors=str(consumer)):
         return []
     try:
         relative = copy_root.resolve().relative_to(consumer.parent.resolve())
@@ -304,25 +304,6 @@ def _workspace_exclusion(consumer: Path, copy_root: Path, text: str) -> list:
         return []
     exclude = getattr(manifests, "ExcludeFromWorkspace", None)
     return [exclude(relative.parts[0])] if exclude is not None else []
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".wasiport-tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def _restore(backup: tuple[Path, bytes]) -> None:
-    _atomic_write(*backup)
 
 
 def _first_parent_before_branch(repo_root: Path, branch: str) -> str:
@@ -375,10 +356,7 @@ def _build_and_verify(request: ApplyRequest, crate, plan, result: PortResult, ou
                     details.append(f"note: the error at {attribution.diagnostic.location} is in code rewritten by {attribution.rule_id}")
             outcome.build_diagnostics = details
             result.stages.append(StageResult("build", False, f"{label} build failed: {built.failure_summary()}", details))
-            hint = ""
-            if "offline mode" in built.stderr or "Unable to update http" in built.stderr:
-                hint = ("cargo could not fetch a git dependency (the WasmEdge forks come from git): build once with network "
-                        "access, vendor the forks, or use --substitution rename / --no-build")
+            hint = offline_hint(built.stderr)
             raise PortFailed(
                 f"the port does not build ({label}): {built.failure_summary()}"
                 + ("" if request.keep_broken else "; the port was rolled back (pass --keep-broken to keep it)"),
@@ -436,14 +414,8 @@ def _run_module(request: ApplyRequest, outcome: ApplyOutcome, result: PortResult
         raise UserError("--run needs a program to run: pass --manifest-path of a consumer with a binary target (and do not pass --no-build)")
     from wasiport.runtime import RunConfig, run_module
 
-    env_pairs = []
-    for item in request.run_env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--env {item!r}: expected KEY=VALUE")
-        env_pairs.append((key, value))
     progress(f"running {outcome.module.name} {' '.join(request.run_args or [])}".rstrip())
-    config = RunConfig(args=tuple(request.run_args or ()), env=tuple(env_pairs), allow=tuple(request.run_allow))
+    config = RunConfig(args=tuple(request.run_args or ()), env=request.run_env, allow=tuple(request.run_allow))
     run = run_module(outcome.module, config)
     summary = f"{outcome.module.name} exited with status {run.exit_code}"
     details = [run.message] if run.message else []

@@ -29,16 +29,13 @@ import dataclasses
 import contextlib
 import difflib
 import enum
-import json
 import os
 import re
 import secrets
 import shutil
 import stat
-import subprocess
 import tarfile
 import tempfile
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -47,13 +44,14 @@ from typing import Any
 import git
 
 from wasiport import vcs
+from wasiport.cargo.workspace import cargo_metadata, nearest_manifest, workspace_manifest
 from wasiport.errors import UserError
+from wasiport.tomlread import read_toml
 
 COPIES_DIR = "wasiport"  # default parent of copied crates
 CARGO_PACKAGE_FILES = (".cargo-checksum.json", ".cargo_vcs_info.json", ".cargo-ok")
 # Never tracked files: build output must not make a copy look dirty to the clean-tree gate.
 COPY_GIT_EXCLUDES = ("/target/", "/Cargo.lock")
-CARGO_TIMEOUT_SECONDS = 300
 _LIB_KINDS = {"lib", "rlib", "dylib", "cdylib", "staticlib", "proc-macro"}
 _KIND_ORDER = {"lib": 0, "bin": 1, "example": 2, "test": 3, "bench": 4, "build": 5}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -164,45 +162,12 @@ class ArchiveLimits:
 # manifests
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; syntax errors become a UserError naming the file and line."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        message = str(err)
-        where = re.search(r"\(at line (\d+), column (\d+)\)", message)
-        if where:
-            reason = message[: where.start()].strip()
-            raise UserError(f"{path}:{where.group(1)}:{where.group(2)}: malformed TOML: {reason}") from None
-        if "(at end of document)" in message:
-            reason = message.replace("(at end of document)", "").strip()
-            line = text.count("\n") + 1
-            raise UserError(f"{path}:{line}: malformed TOML: {reason} at the end of the file") from None
-        raise UserError(f"{path}: malformed TOML: {message}") from None
-
-
-def _workspace_root_manifest(crate_root: Path) -> dict[str, Any] | None:
-    for directory in crate_root.resolve().parents:
-        candidate = directory / "Cargo.toml"
-        if candidate.is_file():
-            data = read_toml(candidate)
-            if "workspace" in data:
-                return data
-    return None
-
-
 def _package_field(manifest: Path, package: Mapping[str, Any], key: str, default: str) -> str:
     """A `[package]` value, following `key.workspace = true` to `[workspace.package]`."""
     value = package.get(key, default)
     if isinstance(value, dict) and value.get("workspace") is True:
-        workspace = _workspace_root_manifest(manifest.parent)
-        inherited = (workspace or {}).get("workspace", {}).get("package", {}).get(key)
+        workspace = workspace_manifest(manifest.parent)
+        inherited = (workspace[1] if workspace else {}).get("workspace", {}).get("package", {}).get(key)
         if inherited is None:
             raise UserError(f"{manifest}: `{key}.workspace = true` but no workspace above it defines it")
         value = inherited
@@ -253,40 +218,6 @@ def _workspace_members(manifest: Path, data: Mapping[str, Any]) -> list[tuple[st
 
 # --------------------------------------------------------------------------------------
 # targets
-
-
-def _cargo(env: Mapping[str, str]) -> str:
-    return env.get("CARGO") or "cargo"
-
-
-def cargo_metadata(manifest: Path, env: Mapping[str, str], *, no_deps: bool = False) -> dict[str, Any]:
-    """`cargo metadata --format-version 1` for MANIFEST; a UserError with cargo's reason on failure."""
-    command = [_cargo(env), "metadata", "--format-version", "1", "--manifest-path", str(manifest)]
-    if no_deps:
-        command.append("--no-deps")
-    try:
-        done = subprocess.run(
-            command,
-            env=dict(env),
-            cwd=manifest.parent,
-            capture_output=True,
-            text=True,
-            timeout=CARGO_TIMEOUT_SECONDS,
-        )
-    except FileNotFoundError:
-        raise UserError(f"cannot run `{command[0]}`: not found", hint="install cargo or set $CARGO") from None
-    except subprocess.TimeoutExpired:
-        raise UserError(f"`cargo metadata` for {manifest} took longer than {CARGO_TIMEOUT_SECONDS} s") from None
-    if done.returncode != 0:
-        reasons = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-        errors = [line for line in reasons if line.startswith(("error", "Caused by", "failed"))] or reasons
-        raise UserError(
-            f"`cargo metadata` failed for {manifest}: {' '.join(errors[:4]) or 'no reason given'}",
-            hint="cargo needs every dependency's source: fetch them while online, or use a "
-            "directory source (vendored crates) for offline work",
-        )
-    metadata: dict[str, Any] = json.loads(done.stdout)
-    return metadata
 
 
 def _sorted_targets(targets: Iterable[Target]) -> tuple[Target, ...]:
@@ -374,7 +305,7 @@ def discover_targets(manifest: Path) -> tuple[Target, ...]:
 def crate_targets(manifest: Path, env: Mapping[str, str]) -> tuple[Target, ...]:
     """`cargo metadata --no-deps` when cargo can read the crate, else `discover_targets`."""
     try:
-        metadata = cargo_metadata(manifest, env, no_deps=True)
+        metadata, _ = cargo_metadata(manifest, env, no_deps=True)
     except UserError:
         return discover_targets(manifest)
     wanted = manifest.resolve()
@@ -806,14 +737,6 @@ def _is_archive(path: Path) -> bool:
     return path.is_file() and path.name.endswith((".crate", ".tar.gz", ".tgz"))
 
 
-def _find_consumer_manifest(cwd: Path) -> Path | None:
-    """The Cargo.toml cargo itself would use from CWD (this directory or the nearest above)."""
-    for directory in (cwd, *cwd.parents):
-        if (directory / "Cargo.toml").is_file():
-            return directory / "Cargo.toml"
-    return None
-
-
 def _finish(
     info: _PackageInfo,
     root: Path,
@@ -950,7 +873,7 @@ def _dependency_package(
 
 def _locate_dependency(name: str, version: str | None, recipe: Recipe | None, ctx: _Context) -> Crate:
     assert ctx.consumer is not None
-    metadata = cargo_metadata(ctx.consumer, ctx.env)
+    metadata, _ = cargo_metadata(ctx.consumer, ctx.env)
     package = _dependency_package(metadata, recipe.crate if recipe else name, version, ctx.consumer)
     source_root = Path(package["manifest_path"]).parent
     info = _PackageInfo(package["name"], package["version"], package.get("edition", "2015"), {})
@@ -1053,7 +976,7 @@ def locate(
     name, version = split_name_version(spec)
     recipe = ctx.recipes.get(name)
     if ctx.consumer is None:
-        found = _find_consumer_manifest(cwd)
+        found = nearest_manifest(cwd)
         if found is None:
             hint = "pass --manifest-path of a crate that depends on it, a path to the crate, or a .crate archive"
             if recipe is not None and recipe.repository:
