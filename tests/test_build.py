@@ -12,19 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.offline_cargo import OfflineCargo
-from wasiport.cargo.builds import (
-    DEBIAN_INSTALL,
-    BuildResult,
-    Diagnostic,
-    Toolchain,
-    build,
-    find_toolchain,
-    make_probe,
-    map_diagnostics,
-)
+from wasiport.cargo import BuildResult, Diagnostic, Toolchain, build, find_toolchain, map_diagnostics
+from wasiport.cargo.probe import make_probe
+from wasiport.cargo.toolchain import DEBIAN_INSTALL
 from wasiport.errors import UserError
 from wasiport.model import Edit
-from wasiport.wasm.module import Verdict, inspect_file
+from wasiport.wasm import Verdict, inspect_file
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "build"
 

@@ -16,23 +16,22 @@ from wasiport.deps.graph import (
     GraphReport,
     Remedy,
     SourceKind,
-    SubstitutionPlan,
     analyze,
     load_deps_data,
-    plan_substitutions,
     wasm_target,
 )
+from wasiport.deps.substitutions import SubstitutionPlan, plan_substitutions
 from wasiport.errors import UserError
-from wasiport.cargo.manifest import (
+from wasiport.cargo import (
     AddPatch,
     AddRustCfgs,
     MoveDependency,
     SetDependency,
-    apply_changes,
     cargo_metadata,
     plan_consumer_patch,
     verify_patch_used,
 )
+from wasiport.cargo.manifest import apply_changes
 from wasiport.model import Profile, Severity
 from wasiport.paths import rules_dir
 from wasiport.check.scan import scan_crate

@@ -13,31 +13,28 @@ from pathlib import Path
 import pytest
 
 from tests.support.offline_cargo import DEBIAN_CARGO, DEBIAN_REGISTRY, DEBIAN_RUSTC, OfflineCargo
-from wasiport.cargo.process import run_cargo
-from wasiport.errors import UserError
-from wasiport.cargo.manifest import (
+from wasiport.cargo import (
     AddPatch,
     DependencySpec,
     DepTable,
     EnableFeatures,
     ExcludeFromWorkspace,
-    FileChanges,
-    ManifestConflictError,
-    ManifestVerificationError,
     MoveDependency,
     SetDependency,
     Version,
     VersionReq,
-    apply_changes,
     cargo_metadata,
-    edit_manifest,
     plan_consumer_patch,
     plan_socket_dependency,
     plan_wasm_rustflags,
-    requirement_within,
+    run_cargo,
     target_applies_to_wasm,
     verify_patch_used,
 )
+from wasiport.cargo.changes import ManifestConflictError, ManifestVerificationError
+from wasiport.cargo.manifest import FileChanges, apply_changes, edit_manifest
+from wasiport.cargo.versions import requirement_within
+from wasiport.errors import UserError
 from wasiport.model import Profile
 
 PROFILE = Profile()

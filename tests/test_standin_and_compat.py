@@ -28,7 +28,7 @@ import pytest
 
 from tests.support.offline_cargo import OfflineCargo
 from wasiport.port.plan import without_unsafe_regions
-from wasiport.wasm.module import read_module
+from wasiport.wasm import read_module
 
 REPO = Path(__file__).resolve().parent.parent
 STANDINS = REPO / "tests" / "standins"

@@ -1,4 +1,4 @@
-"""`wasiport inspect` and wasiport.wasm.module on modules and rlibs built by cargo, on modules
+"""`wasiport inspect` and wasiport.wasm on modules and rlibs built by cargo, on modules
 assembled from text by wasmtime, and on broken files."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import wasmtime
 
 from tests.support.offline_cargo import OfflineCargo
 from tests.test_build import fixture_crate
-from wasiport.cargo.builds import BuildResult, build, find_toolchain
+from wasiport.cargo import BuildResult, build, find_toolchain
 from wasiport.cli import main
 from wasiport.errors import UserError
-from wasiport.wasm.module import (
+from wasiport.wasm import (
     Verdict,
     demangle,
     inspect_archive,

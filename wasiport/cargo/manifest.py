@@ -1,47 +1,54 @@
-"""Declarative, format-preserving edits to `Cargo.toml` and `.cargo/config.toml`.
+"""Format-preserving edits to `Cargo.toml` and `.cargo/config.toml` (the editor).
 
-A port changes manifests in a few well-defined ways: add the socket crate under a
-target table, swap a dependency for a renamed `*_wasi` crate, add a
-`[patch.crates-io]` entry, add rustflags for the wasm target only. Each way is a
-frozen dataclass (a *change*). `edit_manifest` turns a list of changes into
-primitive operations against the parsed document, refuses any change that would
-overwrite a user's own differing setting (a `Conflict`), applies the rest with
-tomlkit so that comments, key order, quoting and table style survive, and checks
-with `tomllib` that the meaning of the new text is exactly the old meaning plus
-the planned operations. A second application finds everything already in place
-and returns the text unchanged.
-
-Cargo only *warns* when a `[patch]` entry is not used; `verify_patch_used` turns
-that into an error with the reason.
+`edit_manifest` turns a list of changes (`wasiport.cargo.changes`) into primitive
+operations against the parsed document, refuses any change that would overwrite a
+user's own differing setting (a `Conflict`), applies the rest with tomlkit so that
+comments, key order, quoting and table style survive, and checks with the TOML reader
+that the meaning of the new text is exactly the old meaning plus the planned
+operations. A second application finds everything already in place and returns the
+text unchanged.
 """
-
 from __future__ import annotations
 
 import copy
 import fnmatch
 import json
-import os
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Union
+from typing import Any, Union
 
-# Cargo version requirements and `[target.<key>]` tables live in cargoversions (check reads
-# them without this module and its imports); re-exported for the code that edits manifests.
-from wasiport.cargo.versions import (  # noqa: F401
-    Version,
-    VersionReq,
-    requirement_within,
-    target_applies_to_wasm,
+import tomlkit
+from tomlkit.exceptions import ParseError
+from tomlkit.items import InlineTable, KeyType, SingleKey, String, Table, Whitespace
+
+from wasiport.cargo.changes import (
+    DEPENDENCY_KINDS,
+    AddPatch,
+    AddRustCfgs,
+    Change,
+    Conflict,
+    DependencySpec,
+    DepTable,
+    EnableFeatures,
+    ExcludeFromWorkspace,
+    ManifestConflictError,
+    ManifestEdit,
+    ManifestVerificationError,
+    MoveDependency,
+    SetDependency,
+    BARE_KEY,
+    dotted_key,
+    key_text,
+    render_value,
 )
-from wasiport.cargo.workspace import cargo_metadata
+from wasiport.cargo.versions import requirement_within, target_applies_to_wasm
 from wasiport.errors import UserError
 from wasiport.model import Profile
 from wasiport.tomlread import parse_toml
 
-DEPENDENCY_KINDS = ("dependencies", "dev-dependencies", "build-dependencies")
 # Cargo reads one spelling per kind but still accepts the old underscore spellings.
 _KIND_ALIASES = {"dev_dependencies": "dev-dependencies", "build_dependencies": "build-dependencies"}
 UNPARSABLE_HINT = "fix the file by hand; wasiport does not edit a manifest it cannot parse"
@@ -53,9 +60,6 @@ UNPARSABLE_HINT = "fix the file by hand; wasiport does not edit a manifest it ca
 def _parse_document(text: str, *, path_for_errors: str) -> Any:
     """Parse with tomlkit, which keeps formatting. Call `parse_toml` first: tomllib gives
     the precise position of a syntax error."""
-    import tomlkit
-    from tomlkit.exceptions import ParseError
-
     try:
         return tomlkit.parse(text)
     except ParseError as err:  # tomllib accepted it, so this is a tomlkit limitation
@@ -66,239 +70,6 @@ def _parse_document(text: str, *, path_for_errors: str) -> Any:
 
 def _normalise_cfg(key: str) -> str:
     return re.sub(r"\s+", "", key)
-
-
-# ---------------------------------------------------------------------------
-# The data that changes are made of
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DepTable:
-    """One dependency table: `[dependencies]`, `[target.'cfg(..)'.dev-dependencies]`, ..."""
-
-    kind: str = "dependencies"
-    target: str | None = None  # 'cfg(...)' or a target triple
-
-    def __post_init__(self) -> None:
-        if self.kind not in DEPENDENCY_KINDS:
-            raise ValueError(f"unknown dependency table kind {self.kind!r}")
-
-    @classmethod
-    def gated(cls, gate: str, kind: str = "dependencies") -> DepTable:
-        return cls(kind, f"cfg({gate})")
-
-    @classmethod
-    def not_gated(cls, gate: str, kind: str = "dependencies") -> DepTable:
-        return cls(kind, f"cfg(not({gate}))")
-
-    @property
-    def key_path(self) -> tuple[str, ...]:
-        return (self.kind,) if self.target is None else ("target", self.target, self.kind)
-
-    @property
-    def header(self) -> str:
-        return f"[{_dotted(self.key_path)}]"
-
-
-@dataclass(frozen=True)
-class DependencySpec:
-    """The fields of a dependency entry that wasiport writes (None/() = not set)."""
-
-    version: str | None = None
-    package: str | None = None
-    path: str | None = None
-    git: str | None = None
-    branch: str | None = None
-    tag: str | None = None
-    rev: str | None = None
-    default_features: bool | None = None
-    features: tuple[str, ...] = ()
-    optional: bool | None = None
-    workspace: bool | None = None  # `{ workspace = true }`: inherited, only read never written
-
-    _FIELDS: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("package", "package"),
-        ("version", "version"),
-        ("path", "path"),
-        ("git", "git"),
-        ("branch", "branch"),
-        ("tag", "tag"),
-        ("rev", "rev"),
-        ("default_features", "default-features"),
-        ("features", "features"),
-        ("optional", "optional"),
-        ("workspace", "workspace"),
-    )
-
-    def to_plain(self) -> str | dict[str, Any]:
-        """What tomllib would read back: a bare version string when that says it all."""
-        table: dict[str, Any] = {}
-        for attr, key in self._FIELDS:
-            value = getattr(self, attr)
-            if value is None or value == ():
-                continue
-            table[key] = list(value) if isinstance(value, tuple) else value
-        if list(table) == ["version"]:
-            return table["version"]
-        return table
-
-    @classmethod
-    def from_plain(cls, value: Any) -> DependencySpec:
-        if isinstance(value, str):
-            return cls(version=value)
-        if not isinstance(value, Mapping):
-            raise ValueError(f"a dependency is a version string or a table, not {value!r}")
-        fields: dict[str, Any] = {}
-        for attr, key in cls._FIELDS:
-            raw = value.get(key, value.get(key.replace("-", "_")))
-            if raw is not None:
-                fields[attr] = tuple(raw) if attr == "features" else raw
-        return cls(**fields)
-
-    def render(self) -> str:
-        return _render_value(self.to_plain())
-
-
-@dataclass(frozen=True)
-class SetDependency:
-    """`name = spec` in `table`. Present and equivalent: nothing to do; present and
-    different (or declared in another table that also applies on WASI): a conflict."""
-
-    table: DepTable
-    name: str
-    spec: DependencySpec
-    file_kind: ClassVar[str] = "manifest"
-
-    def describe(self) -> str:
-        return f"add {self.name} = {self.spec.render()} to {self.table.header}"
-
-
-@dataclass(frozen=True)
-class MoveDependency:
-    """Move `name` from one dependency table to another, keeping its value as written."""
-
-    name: str
-    source: DepTable
-    destination: DepTable
-    file_kind: ClassVar[str] = "manifest"
-
-    def describe(self) -> str:
-        return f"move {self.name} from {self.source.header} to {self.destination.header}"
-
-
-@dataclass(frozen=True)
-class AddPatch:
-    """`[patch.<registry>] name = spec` (only honoured in a workspace's root manifest)."""
-
-    name: str
-    spec: DependencySpec
-    registry: str = "crates-io"
-    file_kind: ClassVar[str] = "manifest"
-
-    def describe(self) -> str:
-        return f"add {self.name} = {self.spec.render()} to [patch.{_key_text(self.registry)}]"
-
-
-@dataclass(frozen=True)
-class EnableFeatures:
-    """Make sure dependency `name` in `table` enables `features` (never removes any)."""
-
-    table: DepTable
-    name: str
-    features: tuple[str, ...]
-    file_kind: ClassVar[str] = "manifest"
-
-    def describe(self) -> str:
-        return f"enable features {', '.join(self.features)} of {self.name} in {self.table.header}"
-
-
-@dataclass(frozen=True)
-class AddRustCfgs:
-    """`.cargo/config.toml`: `[target.<target>] rustflags` gains `--cfg <name>` for each name.
-
-    `target` is a triple or a `cfg(...)` expression; used with the port's gate, the
-    flags reach the wasm build only and the native build stays as it was."""
-
-    target: str
-    cfgs: tuple[str, ...]
-    file_kind: ClassVar[str] = "cargo-config"
-
-    @property
-    def flags(self) -> list[str]:
-        return [flag for name in self.cfgs for flag in ("--cfg", name)]
-
-    def describe(self) -> str:
-        return f"add rustflags {' '.join(self.flags)} to [target.{_key_text(self.target)}] in .cargo/config.toml"
-
-
-@dataclass(frozen=True)
-class ExcludeFromWorkspace:
-    """`[workspace] exclude` gains `path` (relative to the workspace root), so that a ported
-    copy stored under the root's folder does not become a member. A manifest without a
-    `[workspace]` table has no members to keep it out of: nothing to do."""
-
-    path: str
-    file_kind: ClassVar[str] = "manifest"
-
-    def describe(self) -> str:
-        return f"add {json.dumps(self.path)} to [workspace] exclude"
-
-
-Change = Union[SetDependency, MoveDependency, AddPatch, EnableFeatures, AddRustCfgs, ExcludeFromWorkspace]
-
-
-def add_target_dependency(cfg: str, name: str, spec: DependencySpec, kind: str = "dependencies") -> SetDependency:
-    """`[target.'cfg(<cfg>)'.<kind>] name = spec`."""
-    return SetDependency(DepTable.gated(cfg, kind), name, spec)
-
-
-@dataclass(frozen=True)
-class Conflict:
-    """A change wasiport refused because the user's file says something else."""
-
-    path: str
-    change: Change
-    key: str  # dotted TOML key of the user's setting
-    existing: str  # the user's value, rendered as TOML
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.key} = {self.existing}: {self.reason}"
-
-
-@dataclass(frozen=True)
-class ManifestEdit:
-    """The outcome of `edit_manifest`: new text plus what happened to each change."""
-
-    path: str
-    original: str
-    text: str
-    applied: tuple[Change, ...] = ()
-    already_done: tuple[Change, ...] = ()
-    conflicts: tuple[Conflict, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @property
-    def changed(self) -> bool:
-        return self.text != self.original
-
-
-class ManifestConflictError(UserError):
-    """Raised by `apply_changes` when a change would overwrite a user's setting."""
-
-    def __init__(self, conflicts: Sequence[Conflict]) -> None:
-        self.conflicts = tuple(conflicts)
-        first = self.conflicts[0]
-        more = f" (and {len(self.conflicts) - 1} more)" if len(self.conflicts) > 1 else ""
-        super().__init__(
-            f"{first}{more}",
-            hint="wasiport never overwrites your own settings: change them by hand or drop the conflicting step",
-        )
-
-
-class ManifestVerificationError(RuntimeError):
-    """The written text does not mean what the plan said: a bug in wasiport (or tomlkit)."""
 
 
 # ---------------------------------------------------------------------------
@@ -336,51 +107,17 @@ class _Resolution:
 
 
 # ---------------------------------------------------------------------------
-# Rendering keys and values the way cargo and `cargo add` write them
+# tomlkit items rendered the way `wasiport.cargo.changes` renders values
 # ---------------------------------------------------------------------------
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _key_text(key: str) -> str:
-    if _BARE_KEY.match(key):
-        return key
-    if "'" not in key and "\n" not in key:
-        return f"'{key}'"
-    return json.dumps(key)
-
-
-def _dotted(path: Iterable[str]) -> str:
-    return ".".join(_key_text(k) for k in path)
-
-
-def _render_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_render_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        if not value:
-            return "{}"
-        return "{ " + ", ".join(f"{_key_text(k)} = {_render_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot render {value!r} as TOML")
 
 
 def _toml_item(value: Any) -> Any:
-    """A tomlkit item that renders exactly as `_render_value` does (cargo's style)."""
-    import tomlkit
-
-    return tomlkit.parse(f"v = {_render_value(value)}\n")["v"]
+    """A tomlkit item that renders exactly as `render_value` does (cargo's style)."""
+    return tomlkit.parse(f"v = {render_value(value)}\n")["v"]
 
 
 def _toml_key(key: str) -> Any:
-    from tomlkit.items import KeyType, SingleKey
-
-    if _BARE_KEY.match(key):
+    if BARE_KEY.match(key):
         return SingleKey(key, t=KeyType.Bare)
     if "'" not in key and "\n" not in key:
         return SingleKey(key, t=KeyType.Literal)
@@ -445,13 +182,13 @@ def _expect_table(doc: Mapping[str, Any], path: Sequence[str], path_for_errors: 
     for depth, key in enumerate(path):
         if not isinstance(node, Mapping):
             raise UserError(
-                f"{path_for_errors}: `{_dotted(path[:depth])}` is a {type(node).__name__}, expected a table"
+                f"{path_for_errors}: `{dotted_key(path[:depth])}` is a {type(node).__name__}, expected a table"
             )
         if key not in node:
             return
         node = node[key]
     if not isinstance(node, Mapping):
-        raise UserError(f"{path_for_errors}: `{_dotted(path)}` is a {type(node).__name__}, expected a table")
+        raise UserError(f"{path_for_errors}: `{dotted_key(path)}` is a {type(node).__name__}, expected a table")
 
 
 def _spec_satisfies(existing: Any, wanted: DependencySpec) -> bool:
@@ -501,7 +238,7 @@ def _resolve(change: Change, doc: Mapping[str, Any], path_for_errors: str) -> _R
 
 
 def _conflict(path: str, change: Change, key: Sequence[str], existing: Any, reason: str) -> _Resolution:
-    return _Resolution(conflict=Conflict(path, change, _dotted(key), _render_value(existing), reason))
+    return _Resolution(conflict=Conflict(path, change, dotted_key(key), render_value(existing), reason))
 
 
 def _resolve_set_dependency(change: SetDependency, doc: Mapping[str, Any], where: str) -> _Resolution:
@@ -545,7 +282,7 @@ def _resolve_move(change: MoveDependency, doc: Mapping[str, Any], where: str) ->
     if have_source is None:
         return _Resolution(
             conflict=Conflict(
-                where, change, _dotted(source), "(missing)", f"{change.name} is not declared in {change.source.header}"
+                where, change, dotted_key(source), "(missing)", f"{change.name} is not declared in {change.source.header}"
             )
         )
     if have_destination is not None:
@@ -583,7 +320,7 @@ def _resolve_features(change: EnableFeatures, doc: Mapping[str, Any], where: str
     if existing is None:
         return _Resolution(
             conflict=Conflict(
-                where, change, _dotted(key), "(missing)", f"{change.name} is not declared in {change.table.header}"
+                where, change, dotted_key(key), "(missing)", f"{change.name} is not declared in {change.table.header}"
             )
         )
     if isinstance(existing, str):
@@ -653,7 +390,7 @@ def _resolve_rustflags(change: AddRustCfgs, doc: Mapping[str, Any], where: str) 
         base = build_flags.split() if isinstance(build_flags, str) else [str(f) for f in build_flags]
         if base:
             notes = (
-                f"{where}: copied [build] rustflags {base} into [target.{_key_text(target_key)}] rustflags, "
+                f"{where}: copied [build] rustflags {base} into [target.{key_text(target_key)}] rustflags, "
                 "because cargo ignores [build] rustflags for a target that has its own",
             )
     flags = base + [f for name in change.cfgs if not _flag_groups_present(base, name) for f in ("--cfg", name)]
@@ -682,8 +419,6 @@ def _plain_apply(doc: dict[str, Any], op: _Op) -> None:
 
 
 def _is_inline(node: Any) -> bool:
-    from tomlkit.items import InlineTable
-
     return isinstance(node, InlineTable)
 
 
@@ -691,8 +426,6 @@ def _tomlkit_container(doc: Any, path: Sequence[str], created: list[Any] | None 
     """Walk to the table at `path`, creating header tables on the way (super tables above
     the one that holds keys, so that cargo's `[target.'cfg(..)'.dependencies]` style results).
     Tables it creates are appended to `created`."""
-    import tomlkit
-
     node = doc
     for depth, key in enumerate(path):
         if key in node:
@@ -729,9 +462,6 @@ def _last_item(document: Any, key: str) -> Any:
 def _end_with_blank_line(item: Any) -> None:
     """Make the last header table under `item` end with a blank line, so that a table
     inserted after it stays visually separate."""
-    import tomlkit
-    from tomlkit.items import Table, Whitespace
-
     while isinstance(item, Table) and item.value.body and isinstance(item.value.body[-1][1], Table):
         item = item.value.body[-1][1]  # the sub-table printed last ([dependencies.serde], ...)
     if isinstance(item, Table) and (not item.value.body or not isinstance(item.value.body[-1][1], Whitespace)):
@@ -753,8 +483,6 @@ def _dependency_anchor(document: Any) -> str | None:
 def _sorted_position(table: Any, key: str) -> str | None | bool:
     """For a header table whose keys are sorted, the key to insert after (None = first).
     False when the table is not sorted or not a plain header table (append, like `cargo add`)."""
-    from tomlkit.items import Table
-
     if not isinstance(table, Table) or table.is_super_table() or not hasattr(table.value, "_insert_after"):
         return False
     keys = list(table.keys())
@@ -782,8 +510,6 @@ def _insert(table: Any, key: str, item: Any) -> None:
 
 def _last_key_before_trailing_blank(table: Any) -> str | bool:
     """The last key of a header table that ends with blank lines, or False (plain append)."""
-    from tomlkit.items import Table, Whitespace
-
     if not isinstance(table, Table) or table.is_super_table():
         return False
     body = table.value.body
@@ -838,8 +564,6 @@ def _tomlkit_apply(doc: Any, op: _Op) -> list[Any]:
         else:
             _insert(holder, key, _toml_item(op.value))
     elif isinstance(op, _Move):
-        from tomlkit.items import InlineTable, String
-
         source = _tomlkit_container(doc, op.source[:-1])
         item = source[op.source[-1]]
         keep_item = isinstance(item, (String, InlineTable))  # keeps quoting and trailing comment
@@ -856,9 +580,6 @@ def _tomlkit_apply(doc: Any, op: _Op) -> list[Any]:
 
 def _apply_op(doc: Any, op: _Op) -> None:
     """Apply one operation; new header tables end with a blank line, as cargo writes them."""
-    import tomlkit
-    from tomlkit.items import Table, Whitespace
-
     for table in _tomlkit_apply(doc, op):
         if not isinstance(table, Table) or table.is_super_table():
             continue
@@ -914,8 +635,6 @@ def edit_manifest(text: str, changes: Sequence[Change], *, path_for_errors: str)
             _plain_apply(expected, op)
         applied.append(change)
     if doc is not None:
-        import tomlkit
-
         text = _finish(tomlkit.dumps(doc), original)
     if applied:
         actual = parse_toml(text, path_for_errors=path_for_errors)
@@ -954,145 +673,3 @@ class FileChanges:
         """Read the file (a missing config file counts as empty) and edit it in memory."""
         text = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
         return edit_manifest(text, self.changes, path_for_errors=str(self.path))
-
-
-# ---------------------------------------------------------------------------
-# Plans for a ported crate and its consumer
-# ---------------------------------------------------------------------------
-
-
-def plan_socket_dependency(profile: Profile) -> list[Change]:
-    """The ported crate depends on the socket crate for the gated (WasmEdge) target only."""
-    return [add_target_dependency(profile.gate, profile.socket_crate, DependencySpec(version=profile.socket_version))]
-
-
-def plan_consumer_patch(
-    consumer_manifest: Path, crate_name: str, ported_crate_dir: Path, registry: str = "crates-io"
-) -> list[Change]:
-    """The consumer (workspace root) takes the ported copy instead of the registry's crate."""
-    relative = os.path.relpath(ported_crate_dir.resolve(), consumer_manifest.resolve().parent)
-    return [AddPatch(crate_name, DependencySpec(path=Path(relative).as_posix()), registry)]
-
-
-def plan_wasm_rustflags(profile: Profile, cfgs: Sequence[str]) -> list[Change]:
-    """`--cfg` flags for the gated target only (in `.cargo/config.toml`)."""
-    return [AddRustCfgs(f"cfg({profile.gate})", tuple(cfgs))] if cfgs else []
-
-
-# ---------------------------------------------------------------------------
-# The "patch was used" check
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PatchUse:
-    name: str
-    version: str
-    used: bool
-    reason: str = ""  # why it was not used
-
-
-@dataclass(frozen=True)
-class PatchCheck:
-    manifest: Path
-    patches: tuple[PatchUse, ...]
-
-    @property
-    def unused(self) -> tuple[PatchUse, ...]:
-        return tuple(p for p in self.patches if not p.used)
-
-    @property
-    def ok(self) -> bool:
-        return not self.unused
-
-    def raise_if_unused(self) -> None:
-        if self.unused:
-            lines = [f"[patch] {p.name} {p.version}: {p.reason}" for p in self.unused]
-            raise UserError(
-                f"{self.manifest}: cargo did not use {len(lines)} patch(es):\n  " + "\n  ".join(lines),
-                hint="a patch must have the crate's package name and a version that meets every requirement on it",
-            )
-
-
-_UNUSED_WARNING = re.compile(
-    r"Patch `(?P<name>[^ `]+) v(?P<version>[^ `]+)(?: \([^)]*\))?` was not used in the crate graph"
-)
-
-
-def _unused_patches(lock_text: str, stderr: str) -> dict[str, str]:
-    """name -> version of every unused patch, from Cargo.lock's [[patch.unused]] and cargo's warnings."""
-    unused: dict[str, str] = {}
-    try:
-        lock = parse_toml(lock_text, path_for_errors="Cargo.lock") if lock_text else {}
-    except UserError:
-        lock = {}  # cargo's warnings still name the unused patches
-    for entry in lock.get("patch", {}).get("unused", []):
-        unused[entry.get("name", "")] = entry.get("version", "")
-    for match in _UNUSED_WARNING.finditer(stderr):
-        unused.setdefault(match.group("name"), match.group("version"))
-    return unused
-
-
-def _why_unused(name: str, version: str, metadata: Mapping[str, Any]) -> str:
-    """Explain an unused patch from the graph cargo resolved without it."""
-    packages = {p["id"]: p for p in metadata.get("packages", [])}
-    members = set(metadata.get("workspace_members", []))
-    dependents = [
-        node["id"]
-        for node in (metadata.get("resolve") or {}).get("nodes", [])
-        if any(packages[dep["pkg"]]["name"] == name for dep in node.get("deps", []))
-    ]
-    requirements: list[tuple[str, str]] = []
-    for dependent in dependents:
-        for dep in packages[dependent].get("dependencies", []):
-            counts = dep.get("kind") != "dev" or dependent in members  # others' dev-deps are not built
-            entry = (packages[dependent]["name"], dep.get("req", "*"))
-            if (
-                dep.get("name") == name
-                and counts
-                and str(dep.get("source")).startswith("registry+")
-                and entry not in requirements
-            ):
-                requirements.append(entry)
-    if not requirements:
-        return (
-            f"no crate in the dependency graph depends on `{name}` "
-            "(wrong name, or an optional dependency that is not enabled)"
-        )
-    try:
-        patched = Version.parse(version)
-        unmet = [(who, req) for who, req in requirements if not VersionReq.parse(req).matches(patched)]
-    except ValueError:
-        unmet = []
-    if unmet:
-        listed = ", ".join(f"{who} requires {req}" for who, req in unmet)
-        return f"the patch's version {version} does not meet the requirement ({listed})"
-    resolved = sorted({p["version"] for p in packages.values() if p["name"] == name})
-    locked = ", ".join(resolved) if resolved else "another version"
-    return f"Cargo.lock pins {name} {locked}; run `cargo update -p {name}` to take the patch"
-
-
-def verify_patch_used(consumer_manifest: Path, names: Iterable[str], env: Mapping[str, str] | None) -> PatchCheck:
-    """Resolve the consumer's graph with cargo and report, for each patched crate in `names`,
-    whether cargo used the patch (and why not). Call `.raise_if_unused()` to make it fatal.
-
-    Runs `cargo metadata` (which writes Cargo.lock, like any build would)."""
-    consumer_manifest = consumer_manifest.resolve()
-    metadata, stderr = cargo_metadata(consumer_manifest, env)
-    lock_path = Path(metadata.get("workspace_root", consumer_manifest.parent)) / "Cargo.lock"
-    lock_text = lock_path.read_text(encoding="utf-8") if lock_path.exists() else ""
-    unused = _unused_patches(lock_text, stderr)
-    results = []
-    by_name = {
-        p["name"]: p
-        for p in metadata.get("packages", [])
-        if p.get("source") is None or not str(p.get("source")).startswith("registry+")
-    }
-    for name in names:
-        if name in unused:
-            results.append(PatchUse(name, unused[name], False, _why_unused(name, unused[name], metadata)))
-        elif name in by_name:
-            results.append(PatchUse(name, by_name[name]["version"], True))
-        else:
-            results.append(PatchUse(name, "", False, f"no [patch] entry for `{name}` reached the crate graph"))
-    return PatchCheck(consumer_manifest, tuple(results))

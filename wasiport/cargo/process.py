@@ -93,7 +93,7 @@ def ask_rustc(args: Sequence[str], env: Mapping[str, str] | None) -> str:
     rustc = rustc_program(env)
     code, out, err = run_query([rustc, *args], os.environ if env is None else env)
     if code != 0:
-        raise UserError(f"`{rustc} {' '.join(args)}` failed: {_first_line(err) or f'exit status {code}'}")
+        raise UserError(f"`{rustc} {' '.join(args)}` failed: {first_line(err) or f'exit status {code}'}")
     return out
 
 
@@ -142,7 +142,7 @@ def wants_offline(env: Mapping[str, str]) -> bool:
     return env.get("CARGO_NET_OFFLINE", "").strip().lower() in ("true", "1", "yes")
 
 
-def _first_line(text: str) -> str:
+def first_line(text: str) -> str:
     for line in text.splitlines():
         if line.strip():
             return line.strip()

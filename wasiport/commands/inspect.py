@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from wasiport.wasm.module import Inspection
+    from wasiport.wasm.inspect import Inspection
 
 SHOWN_NAMES = 8  # std functions listed in text output unless --all
 
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wasiport.wasm.module import Verdict, inspect_file, inspection_to_json
+    from wasiport.wasm.inspect import Verdict, inspect_file, inspection_to_json
 
     inspection = inspect_file(args.file)
     if args.format == "json":
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 def render_text(inspection: "Inspection", *, show_all: bool = False) -> str:
     """The verdict first, then the evidence: socket imports, std code, imports, notes."""
-    from wasiport.wasm.module import plural
+    from wasiport.wasm.inspect import plural
 
     lines = [f"{inspection.path}: {inspection.summary}", ""]
     if inspection.socket_imports:

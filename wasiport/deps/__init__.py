@@ -7,11 +7,13 @@ Public API::
 
 `graph` resolves the graph with `cargo metadata` and decides a remedy per package
 (portable, substitute, manual); `data` is the dependency knowledge (rules/wasmedge);
-`report` renders it; `wasiport.deps.apply` ports a whole graph (`apply --deps`) and is
-imported by the apply command only, so that `check --deps` never loads the port pipeline.
+`report` renders it. Writing is apart from reading: `wasiport.deps.substitutions`
+(`plan_substitutions`: manifest changes, with the tomlkit editor) and
+`wasiport.deps.apply` (`apply --deps`: the port pipeline) are imported by the apply
+command only, so that `check --deps` loads neither the editor nor the pipeline.
 """
 from wasiport.deps.data import load_deps_data
-from wasiport.deps.graph import GraphReport, PackageReport, Remedy, SourceKind, SubstitutionPlan, analyze, plan_substitutions, wasm_target
+from wasiport.deps.graph import GraphReport, PackageReport, Remedy, SourceKind, analyze, wasm_target
 from wasiport.deps.report import as_findings, remedy_text, render_table, to_json
 
 __all__ = [
@@ -19,11 +21,9 @@ __all__ = [
     "PackageReport",
     "Remedy",
     "SourceKind",
-    "SubstitutionPlan",
     "analyze",
     "as_findings",
     "load_deps_data",
-    "plan_substitutions",
     "remedy_text",
     "render_table",
     "to_json",

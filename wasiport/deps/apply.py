@@ -50,6 +50,7 @@ class DepsOutcome:
 
 def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) -> DepsOutcome:
     from wasiport.deps import graph as deps
+    from wasiport.deps.substitutions import plan_substitutions
     from wasiport import vcs
     from wasiport.port import sources as locating
     from wasiport.deps.graph import Remedy, SourceKind
@@ -77,7 +78,7 @@ def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) ->
         if p.remedy is Remedy.PORTABLE or (p.remedy is Remedy.MANUAL and any(f.fix and f.fix.edits for f in p.findings))
     ]
     partly = {p.name for p in portable if p.remedy is Remedy.MANUAL}
-    substitution_plan = deps.plan_substitutions(graph, profile)
+    substitution_plan = plan_substitutions(graph, profile)
     for message in substitution_plan.messages:
         if message.package is None or not any(p.name == message.package and p.remedy is Remedy.PORTABLE for p in portable):
             outcome.messages.append(str(message))

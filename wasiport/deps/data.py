@@ -94,7 +94,7 @@ class DepsData(NamedTuple):
         return {e.package: e for entries in self.substitutions.values() for e in entries if e.package}
 
     def fork_urls(self) -> dict[str, SubstituteEntry]:
-        return {_normalise_git(e.git): e for entries in self.substitutions.values() for e in entries if e.git}
+        return {normalise_git(e.git): e for entries in self.substitutions.values() for e in entries if e.git}
 
 
 class _DataError(UserError):
@@ -253,7 +253,7 @@ def load_deps_data(directory: Path | None = None, profile: Profile | None = None
     return DepsData(known=known, substitutions=substitutions, no_std=_parse_no_std(known_path, known_document))
 
 
-def _normalise_git(url: str) -> str:
+def normalise_git(url: str) -> str:
     url = url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
     url = url.removeprefix("git+")
     return url.removesuffix(".git").lower()

@@ -18,7 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from wasiport.cargo.process import offline_hint
+from wasiport.cargo import (
+    ExcludeFromWorkspace,
+    build,
+    edits_with_rules,
+    find_toolchain,
+    map_diagnostics,
+    offline_hint,
+    plan_consumer_patch,
+    verify_patch_used,
+)
+from wasiport.cargo.manifest import edit_manifest
+from wasiport.cargo.probe import make_probe
 from wasiport.errors import UserError
 from wasiport.fsutil import FileBackup, atomic_write
 from wasiport.model import Finding, PortResult, Profile, StageResult
@@ -186,10 +197,9 @@ def toolchain_env(request: ApplyRequest, env: dict[str, str], progress: Progress
     must be the cargo that builds, or a newer cargo writes a Cargo.lock the older one cannot
     read. Without a wasm-capable toolchain, --no-build and --dry-run still work with the
     cargo on PATH."""
-    from wasiport.cargo import builds
     cwd = request.manifest_path.parent if request.manifest_path else Path.cwd()
     try:
-        toolchain = builds.find_toolchain(request.toolchain, env, cwd=cwd.resolve())
+        toolchain = find_toolchain(request.toolchain, env, cwd=cwd.resolve())
     except UserError:
         if request.build and not request.dry_run:
             raise
@@ -261,8 +271,7 @@ class ConsumerChange:
         return backup
 
     def verify(self, env: dict[str, str]) -> list[str]:
-        from wasiport.cargo import manifest as manifests
-        check = manifests.verify_patch_used(self.manifest, [self.crate_name], env)
+        check = verify_patch_used(self.manifest, [self.crate_name], env)
         check.raise_if_unused()
         return [f"[patch.crates-io] {self.crate_name} is used by cargo's resolution of {self.manifest}"]
 
@@ -273,12 +282,11 @@ class ConsumerChange:
 
 
 def _plan_consumer(crate, profile: Profile) -> ConsumerChange:
-    from wasiport.cargo import manifest as manifests
     consumer = crate.consumer_manifest
     text = consumer.read_text(encoding="utf-8")
-    changes = manifests.plan_consumer_patch(consumer, crate.name, crate.root, patch_registry(crate.package_source))
+    changes = plan_consumer_patch(consumer, crate.name, crate.root, patch_registry(crate.package_source))
     changes += _workspace_exclusion(consumer, crate.root, text)
-    edit = manifests.edit_manifest(text, changes, path_for_errors=str(consumer))
+    edit = edit_manifest(text, changes, path_for_errors=str(consumer))
     if edit.conflicts:
         raise UserError("; ".join(str(c) for c in edit.conflicts), hint="wasiport never overwrites your settings: adjust them by hand")
     return ConsumerChange(consumer, crate.name, text, edit.text)
@@ -295,15 +303,13 @@ def patch_registry(source: str | None) -> str:
 
 def _workspace_exclusion(consumer: Path, copy_root: Path, text: str) -> list:
     """A copy under a workspace root's folder would become a member: exclude its folder."""
-    from wasiport.cargo import manifest as manifests
     if "workspace" not in parse_toml(text, path_for_errors=str(consumer)):
         return []
     try:
         relative = copy_root.resolve().relative_to(consumer.parent.resolve())
     except ValueError:
         return []
-    exclude = getattr(manifests, "ExcludeFromWorkspace", None)
-    return [exclude(relative.parts[0])] if exclude is not None else []
+    return [ExcludeFromWorkspace(relative.parts[0])]
 
 
 def _first_parent_before_branch(repo_root: Path, branch: str) -> str:
@@ -321,17 +327,15 @@ def _first_parent_before_branch(repo_root: Path, branch: str) -> str:
 
 
 def _build_and_verify(request: ApplyRequest, crate, plan, result: PortResult, outcome: ApplyOutcome, env, progress: Progress) -> Path | None:
-    from wasiport.cargo import builds
     from wasiport import wasm
-    from wasiport.cargo.builds import edits_with_rules, map_diagnostics
 
-    toolchain = builds.find_toolchain(request.toolchain, env, cwd=crate.root)
+    toolchain = find_toolchain(request.toolchain, env, cwd=crate.root)
     if crate.consumer_manifest is not None:
         manifest = crate.consumer_manifest
         subject = f"consumer {manifest.parent.name}"
     else:
         into = probe_dir(crate.root, crate.name)
-        manifest = builds.make_probe(
+        manifest = make_probe(
             crate.root, crate.name, crate.lib_name or crate.name, features=request.features,
             no_default_features=request.no_default_features, into=into,
         )
@@ -341,7 +345,7 @@ def _build_and_verify(request: ApplyRequest, crate, plan, result: PortResult, ou
     for target in (None, toolchain.wasm_target):
         label = target or "native"
         progress(f"building the {subject} ({label})")
-        built = builds.build(
+        built = build(
             manifest, toolchain, target=target, features=features,
             no_default_features=request.no_default_features and crate.consumer_manifest is not None,
             env=toolchain.env(env), progress=lambda line: progress(f"  {line}"),

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wasiport.cargo.changes import plan_socket_dependency
+from wasiport.cargo.manifest import edit_manifest
 from wasiport.engine import transforms
 from wasiport.engine.edits import OverlappingEdits, apply_edits
 from wasiport.engine.matcher import ScanContext, scan_tree
@@ -226,9 +228,8 @@ def _plan_compat_module(plan: PortPlan, roots: list[Root], profile: Profile, edi
 
 
 def _plan_manifest(plan: PortPlan, manifest: Path, profile: Profile) -> None:
-    from wasiport.cargo import manifest as manifest_edits
     text = manifest.read_text(encoding="utf-8")
-    edit = manifest_edits.edit_manifest(text, manifest_edits.plan_socket_dependency(profile), path_for_errors=plan.relative(manifest))
+    edit = edit_manifest(text, plan_socket_dependency(profile), path_for_errors=plan.relative(manifest))
     if edit.conflicts:
         for conflict in edit.conflicts:
             plan.problems.append(Problem("wasiport/manifest-conflict", str(conflict), plan.relative(manifest)))
