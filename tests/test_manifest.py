@@ -31,6 +31,7 @@ from wasiport.cargo import (
     target_applies_to_wasm,
     verify_patch_used,
 )
+from wasiport.cargo import manifest
 from wasiport.cargo.changes import ManifestConflictError, ManifestVerificationError
 from wasiport.cargo.manifest import FileChanges, apply_changes, edit_manifest
 from wasiport.cargo.versions import requirement_within

@@ -122,13 +122,21 @@ def run_cargo(
 
 
 def cargo_failure(command: str, manifest_path: Path, stderr: str) -> UserError:
-    """The one wording of a failed cargo command: cargo's error lines, and the offline hint if it applies."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith(("error", "Caused by", "failed"))] or lines
+    """The one wording of a failed cargo command: cargo's error and the chain of causes it
+    gives, on one line, and the offline hint if it applies."""
     return UserError(
-        f"`cargo {command}` failed for {manifest_path}: {' '.join(errors[:4]) or 'no reason given'}",
+        f"`cargo {command}` failed for {manifest_path}: {error_chain(stderr) or 'no reason given'}",
         hint=offline_hint(stderr),
     )
+
+
+def error_chain(stderr: str, limit: int = 2000) -> str:
+    """`error: X` and its `Caused by:` reasons as one line: `error: X: reason: deeper reason`."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    first = next((i for i, line in enumerate(lines) if line.startswith("error")), None)
+    chain = lines[first:] if first is not None else lines[-4:]
+    text = ": ".join(line for line in chain if line != "Caused by:")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def offline_hint(stderr: str) -> str:

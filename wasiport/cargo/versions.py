@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from wasiport.model import Profile
+from wasiport.rust.cfg import CfgSyntaxError, evaluate
 
 
 class Version(NamedTuple):
@@ -178,8 +179,6 @@ def target_applies_to_wasm(target_key: str | None, wasm_triples: Sequence[str] =
     (a cargo feature, a custom --cfg, target_env which differs between toolchains).
 
     `None` as the key means the table has no target (it applies everywhere)."""
-    from wasiport.rust.cfg import CfgSyntaxError, evaluate
-
     if target_key is None:
         return True
     key = target_key.strip()

@@ -71,13 +71,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    from wasiport.port.pipeline import ApplyRequest, PortFailed, apply
+    from wasiport.port import ApplyRequest, PortFailed, apply
     from wasiport.errors import UserError
 
     if args.deps and args.crate:
         raise UserError("--deps ports a whole project: give --manifest-path, not CRATE")
     if not args.deps and not args.crate:
         raise UserError("give CRATE (a path, a dependency name, a recipe, a .crate archive), or --deps")
+    if args.deps and args.dry_run:
+        raise UserError("--deps has no --dry-run: it would write", hint="`wasiport check --deps` shows what --deps would port and substitute")
     request = ApplyRequest(
         spec=args.crate or "",
         profile=profile_from_args(args),
@@ -119,7 +121,7 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def _run_deps(request, args, progress) -> int:
-    from wasiport.port.pipeline import PortFailed
+    from wasiport.port import PortFailed
     from wasiport.deps.apply import apply_deps
 
     try:

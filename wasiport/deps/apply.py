@@ -4,32 +4,31 @@
                   -> substitute what has a substitute (Cargo.toml, .cargo/config.toml)
                   -> build and inspect the consumer once
 
-Every port stays an open transaction until the final build: a build that
-fails rolls every port back and restores every manifest the run edited,
-unless the user asks to keep them (--keep-broken).
+The same stages as `apply` (`wasiport.port.stages`, `wasiport.port.prove`). Every port
+stays an open transaction until the final build: a build that fails rolls every port
+back and restores every manifest the run edited, unless the user asks to keep them
+(--keep-broken).
 """
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wasiport.port.pipeline import (
-    ApplyOutcome,
-    ApplyRequest,
-    ConsumerChange,
-    PortFailed,
-    Progress,
-    _build_and_verify,
-    _plan_consumer,
-    commit_message,
-    toolchain_env,
-)
+from wasiport import vcs
+from wasiport.cargo import find_toolchain
+from wasiport.check.scan import scan_crate
+from wasiport.deps.graph import GraphReport, PackageReport, Remedy, SourceKind, analyze
+from wasiport.deps.substitutions import SubstitutionPlan, plan_substitutions
 from wasiport.errors import UserError
 from wasiport.fsutil import FileBackup, atomic_write
 from wasiport.model import PortResult, StageResult
+from wasiport.port.consumer import plan_consumer, takes_port_by_patch
+from wasiport.port.plan import PortPlan
+from wasiport.port.prove import consumer_subject, prove
+from wasiport.port.request import ApplyRequest, PortFailed, Progress
+from wasiport.port.sources import Crate, locate
+from wasiport.port.stages import base_env, clean_repo, commit, plan_crate, toolchain_env
 
 
 @dataclass
@@ -48,101 +47,53 @@ class DepsOutcome:
     module: Path | None = None
 
 
+@dataclass(frozen=True)
+class PackagePort:
+    """One package of the graph, located and planned, in its clean repository."""
+
+    package: PackageReport
+    crate: Crate
+    plan: PortPlan
+    repo_root: Path
+
+
 def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) -> DepsOutcome:
-    from wasiport.deps import graph as deps
-    from wasiport.deps.substitutions import plan_substitutions
-    from wasiport import vcs
-    from wasiport.port import sources as locating
-    from wasiport.deps.graph import Remedy, SourceKind
-    from wasiport.port.plan import Root, plan_port
-    from wasiport.check.scan import scan_crate
-
-    env = toolchain_env(request, dict(os.environ if request.env is None else request.env), progress)
+    env = toolchain_env(request, base_env(request), progress)
     profile = request.profile
-    consumer = (request.manifest_path or Path("Cargo.toml")).resolve()
-    if consumer.is_dir():
-        consumer = consumer / "Cargo.toml"
-    if not consumer.is_file():
-        raise UserError(f"{consumer}: no such Cargo.toml", hint="pass --manifest-path to the project's Cargo.toml")
-
+    consumer = consumer_manifest(request)
     progress(f"resolving the dependency graph of {consumer}")
-    graph = deps.analyze(consumer, profile, scan=lambda root, features: scan_crate(root, profile, features), env=env)
+    graph = analyze(consumer, profile, scan=lambda root, features: scan_crate(root, profile, features), env=env)
     result = PortResult(consumer.parent.name, consumer.parent)
     outcome = DepsOutcome(result)
     result.stages.append(StageResult("locate", True, f"{len(graph.packages)} packages for {graph.target}, {len(graph.needing_action)} need action"))
 
-    # Crates with std::net sites get ported even when something else in them (threads) is
-    # manual work: the sockets then work, and the rest is reported, never hidden.
-    portable = [
-        p for p in graph.needing_action
-        if p.remedy is Remedy.PORTABLE or (p.remedy is Remedy.MANUAL and any(f.fix and f.fix.edits for f in p.findings))
-    ]
+    portable = portable_packages(graph)
     partly = {p.name for p in portable if p.remedy is Remedy.MANUAL}
     substitution_plan = plan_substitutions(graph, profile)
-    for message in substitution_plan.messages:
-        if message.package is None or not any(p.name == message.package and p.remedy is Remedy.PORTABLE for p in portable):
-            outcome.messages.append(str(message))
-    for package in graph.needing_action:
-        if package.remedy is Remedy.MANUAL and package.name not in partly:
-            outcome.packages.append(PackageOutcome(package.name, package.version, "manual", package.reason))
-
+    outcome.messages.extend(substitution_messages(substitution_plan, portable))
+    outcome.packages.extend(
+        PackageOutcome(p.name, p.version, "manual", p.reason)
+        for p in graph.needing_action
+        if p.remedy is Remedy.MANUAL and p.name not in partly
+    )
     # Plan every port before writing anything: a file that does not parse stops the run here.
-    crates = []
-    for package in portable:
-        spec = str(package.root) if package.source in (SourceKind.WORKSPACE, SourceKind.PATH) else f"{package.name}@{package.version}"
-        progress(f"locating {package.name} {package.version}")
-        crate = locating.locate(spec, manifest_path=consumer, into=request.into, env=env, recipes={})
-        roots = [Root(t.src_path, t.kind) for t in crate.targets if t.kind in ("lib", "bin")]
-        plan = plan_port(crate.root, roots, profile, edition=crate.edition, rules_directory=request.rules_directory)
-        if plan.problems:
-            lines = "; ".join(f"{p.path}:{p.line}: {p.message}" for p in plan.problems)
-            raise UserError(f"nothing was written: {crate.name} {crate.version}: {lines}")
-        repo_root = crate.repo_root or vcs.require_repo(crate.root, allow_no_vcs=request.allow_no_vcs)
-        vcs.recover_interrupted(repo_root)
-        vcs.check_clean(repo_root, [crate.root], allow_dirty=request.allow_dirty)
-        crates.append((package, crate, plan, repo_root))
+    ports = [plan_package(package, consumer, request, env, progress) for package in portable]
 
     backups: list[FileBackup] = []
     with contextlib.ExitStack() as stack:
         try:
-            for package, crate, plan, repo_root in crates:
-                if plan.is_noop:
-                    outcome.packages.append(PackageOutcome(crate.name, crate.version, "already ported", str(crate.root)))
-                    continue
-                txn = stack.enter_context(vcs.PortTransaction(repo_root, branch=request.branch, keep_on_error=request.keep_broken))
-                for path, data in plan.contents.items():
-                    txn.write(path, data)
-                commit = txn.commit(commit_message(crate.name, crate.version, plan))
-                action = "ported, manual work left" if crate.name in partly else "ported"
-                left = f"; left: {len(plan.manual)} site(s) for manual work, e.g. {plan.manual[0].path}:{plan.manual[0].span.start_line}" if plan.manual else ""
-                outcome.packages.append(PackageOutcome(crate.name, crate.version, action, f"{crate.root} ({commit[:12] if commit else 'no change'}){left}"))
-                result.findings.extend(plan.findings)
-                if crate.is_copy and crate.consumer_manifest is not None:
-                    change: ConsumerChange = _plan_consumer(crate, profile)
-                    backup = change.write()
-                    if backup is not None:
-                        backups.append(backup)
+            for port in ports:
+                outcome.packages.append(commit_package(port, stack, request, partly, backups, result))
             result.stages.append(StageResult("git", True, f"{sum(p.action.startswith('ported') for p in outcome.packages)} package(s) ported"))
-
-            for file_changes in substitution_plan.files:
-                edit = file_changes.edit()
-                if edit.conflicts:
-                    raise UserError("; ".join(str(c) for c in edit.conflicts), hint="wasiport never overwrites your settings")
-                if edit.changed:
-                    path = file_changes.path
-                    backups.append(FileBackup.of(path))
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    atomic_write(path, edit.text.encode("utf-8"))
-            for package in graph.needing_action:
-                if package.remedy is Remedy.SUBSTITUTE and package.substitution is not None:
-                    outcome.packages.append(PackageOutcome(package.name, package.version, "substituted", package.substitution.entry.label))
+            backups.extend(write_substitutions(substitution_plan))
+            outcome.packages.extend(
+                PackageOutcome(p.name, p.version, "substituted", p.substitution.entry.label)
+                for p in graph.needing_action
+                if p.remedy is Remedy.SUBSTITUTE and p.substitution is not None
+            )
             result.stages.append(StageResult("manifest", True, f"{len(substitution_plan.files)} file(s) with substitutions", [str(f.path) for f in substitution_plan.files]))
-
             if request.build:
-                # The project itself (a package or a virtual workspace) is what gets built.
-                project = BuildSubject(name=consumer.parent.name, root=consumer.parent, consumer_manifest=consumer)
-                single = ApplyOutcome(result)
-                outcome.module = _build_and_verify(request, project, _EmptyPlan(), result, single, env, progress)
+                outcome.module = prove_project(consumer, request, env, progress, result)
             else:
                 result.stages.append(StageResult("build", True, "skipped (--no-build): nothing was confirmed"))
         except BaseException as failure:
@@ -155,17 +106,80 @@ def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) ->
     return outcome
 
 
-@dataclasses.dataclass(frozen=True)
-class BuildSubject:
-    """What `_build_and_verify` needs to know of the project it builds."""
+def consumer_manifest(request: ApplyRequest) -> Path:
+    consumer = (request.manifest_path or Path("Cargo.toml")).resolve()
+    if consumer.is_dir():
+        consumer = consumer / "Cargo.toml"
+    if not consumer.is_file():
+        raise UserError(f"{consumer}: no such Cargo.toml", hint="pass --manifest-path to the project's Cargo.toml")
+    return consumer
 
-    name: str
-    root: Path
-    consumer_manifest: Path
-    lib_name: str | None = None
+
+def portable_packages(graph: GraphReport) -> list[PackageReport]:
+    """Crates with std::net sites get ported even when something else in them (threads) is
+    manual work: the sockets then work, and the rest is reported, never hidden."""
+    return [
+        p for p in graph.needing_action
+        if p.remedy is Remedy.PORTABLE or (p.remedy is Remedy.MANUAL and any(f.fix and f.fix.edits for f in p.findings))
+    ]
 
 
-class _EmptyPlan:
-    """The consumer itself is not rewritten by --deps; build errors map to no rule."""
+def substitution_messages(substitution_plan: SubstitutionPlan, portable: list[PackageReport]) -> list[str]:
+    """The plan's messages, less the "port it with wasiport apply" advice for packages this run ports."""
+    ported = {p.name for p in portable if p.remedy is Remedy.PORTABLE}
+    return [str(m) for m in substitution_plan.messages if m.package is None or m.package not in ported]
 
-    findings: list = []
+
+def plan_package(package: PackageReport, consumer: Path, request: ApplyRequest, env: dict[str, str], progress: Progress) -> PackagePort:
+    spec = str(package.root) if package.source in (SourceKind.WORKSPACE, SourceKind.PATH) else f"{package.name}@{package.version}"
+    progress(f"locating {package.name} {package.version}")
+    crate = locate(spec, manifest_path=consumer, into=request.into, env=env, recipes={})
+    port_plan = plan_crate(crate, request.profile, request.rules_directory)
+    repo = clean_repo(crate, allow_no_vcs=request.allow_no_vcs, allow_dirty=request.allow_dirty, progress=progress)
+    return PackagePort(package, crate, port_plan, repo.root)
+
+
+def commit_package(
+    port: PackagePort, stack: contextlib.ExitStack, request: ApplyRequest, partly: set[str], backups: list[FileBackup], result: PortResult
+) -> PackageOutcome:
+    """The package's port committed in a transaction that stays open until the final build."""
+    crate, port_plan = port.crate, port.plan
+    if port_plan.is_noop:
+        return PackageOutcome(crate.name, crate.version, "already ported", str(crate.root))
+    txn = stack.enter_context(vcs.PortTransaction(port.repo_root, branch=request.branch, keep_on_error=request.keep_broken))
+    committed = commit(txn, crate, port_plan)
+    result.findings.extend(port_plan.findings)
+    if takes_port_by_patch(crate):
+        backup = plan_consumer(crate, request.profile).write()
+        if backup is not None:
+            backups.append(backup)
+    action = "ported, manual work left" if crate.name in partly else "ported"
+    left = f"; left: {len(port_plan.manual)} site(s) for manual work, e.g. {port_plan.manual[0].path}:{port_plan.manual[0].span.start_line}" if port_plan.manual else ""
+    return PackageOutcome(crate.name, crate.version, action, f"{crate.root} ({committed[:12] if committed else 'no change'}){left}")
+
+
+def write_substitutions(substitution_plan: SubstitutionPlan) -> list[FileBackup]:
+    """Every manifest and config change of the plan written, each file at once; their backups."""
+    edits = [(file_changes.path, file_changes.edit()) for file_changes in substitution_plan.files]
+    for _, edit in edits:
+        if edit.conflicts:
+            raise UserError("; ".join(str(c) for c in edit.conflicts), hint="wasiport never overwrites your settings")
+    backups = []
+    for path, edit in edits:
+        if edit.changed:
+            backups.append(FileBackup.of(path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, edit.text.encode("utf-8"))
+    return backups
+
+
+def prove_project(consumer: Path, request: ApplyRequest, env: dict[str, str], progress: Progress, result: PortResult) -> Path | None:
+    """The project itself (a package or a virtual workspace) built and inspected once."""
+    toolchain = find_toolchain(request.toolchain, env, cwd=consumer.parent)
+    subject = consumer_subject(consumer, consumer.parent.name, features=request.features, no_default_features=request.no_default_features)
+    proof = prove(subject, toolchain, env, progress, root=consumer.parent)
+    result.stages.extend(proof.stages())
+    failure = proof.failure(keep_broken=request.keep_broken)
+    if failure is not None:
+        raise failure
+    return proof.module
