@@ -52,6 +52,7 @@ from pathlib import Path
 import git
 
 from wasiport.errors import UserError
+from wasiport.fsutil import atomic_write, fsync_dir
 
 DEFAULT_BRANCH = "wasiport/wasmedge"
 FALLBACK_NAME = "wasiport"
@@ -467,15 +468,6 @@ def _restore_branch(repo: git.Repo, plan: _BranchPlan) -> None:
 # atomic file writes
 
 
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _write_new_file(path: Path, data: bytes, mode: int | None) -> None:
     """Create PATH (which must not exist) with DATA, durably; MODE None means the umask default."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -548,11 +540,7 @@ def _state_dir(repo: git.Repo) -> Path:
 
 def _write_marker(path: Path, marker: _Marker) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + ".tmp")
-    temp.unlink(missing_ok=True)
-    _write_new_file(temp, marker.to_json().encode(), None)
-    os.replace(temp, path)
-    _fsync_dir(path.parent)
+    atomic_write(path, marker.to_json().encode())
 
 
 def _process_alive(pid: int) -> bool:
@@ -755,7 +743,7 @@ class PortTransaction:
                 else:
                     os.replace(_temp_name(target), target)
             for directory in {(root / relative).parent for relative in changes}:
-                _fsync_dir(directory)
+                fsync_dir(directory)
             self.changed_paths = tuple(changes)
             new_commit = self._make_commit(message, list(changes))
             if new_commit is not None:
