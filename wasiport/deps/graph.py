@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# The data layer (deps-known.toml, substitutions.toml) lives in depsdata, which `check`
+# The data layer (deps-known.toml, substitutions.toml) lives in wasiport.deps.data, which `check`
 # reads without this module; its names are part of this module's interface too.
 from wasiport.deps.data import (  # noqa: F401
     GENERATIONS,
