@@ -3,6 +3,8 @@ comes from Debian's registry (tokio), the corpus (redis-sample) and a path crate
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,30 @@ def test_check_deps_reports_packages_remedies_and_paths(project):
     tokio = next(r for r in results if r["ruleId"] == "wasmedge/dependency-substitute")
     location = tokio["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"].endswith("Cargo.toml") and location["region"]["startLine"] == 9
+
+
+def imported_modules(env: dict, *args: str) -> set[str]:
+    """The modules a wasiport run imports, from Python's own -X importtime report."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "wasiport", *args], capture_output=True, text=True, env=env, timeout=900)
+    rows = [line.split("|")[-1] for line in done.stderr.splitlines() if line.startswith("import time:")]
+    return {row.strip() for row in rows}
+
+
+def test_check_deps_reads_the_graph_without_the_manifest_editor_or_the_pipeline(project):
+    app, env = project
+    modules = imported_modules(env, "check", "--deps", "--manifest-path", str(app / "Cargo.toml"), "--format", "json")
+    assert "wasiport.deps.graph" in modules and "wasiport.cargo.workspace" in modules  # it did read the graph
+    assert not {"tomlkit", "wasiport.cargo.manifest", "wasiport.deps.substitutions", "wasiport.port", "git"} & modules
+
+
+def test_apply_deps_has_no_dry_run_and_writes_nothing(project):
+    app, env = project
+    before = {p: p.read_bytes() for p in app.rglob("*") if p.is_file() and ".git" not in p.parts}
+    done = wasiport(env, "apply", "--deps", "--manifest-path", str(app / "Cargo.toml"), "--dry-run")
+    assert done.returncode == 2 and "--deps has no --dry-run" in done.stderr and "check --deps" in done.stderr
+    assert "Traceback" not in done.stderr
+    after = {p: p.read_bytes() for p in app.rglob("*") if p.is_file() and ".git" not in p.parts}
+    assert after == before
 
 
 def test_apply_deps_ports_substitutes_builds_and_verifies(project):
