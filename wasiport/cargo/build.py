@@ -12,6 +12,7 @@ from wasiport.cargo.process import first_line, stream_cargo, wants_offline
 from wasiport.cargo.toolchain import Toolchain
 from wasiport.errors import UserError
 
+
 @dataclass(frozen=True)
 class Artifact:
     """One compiled target of one package."""

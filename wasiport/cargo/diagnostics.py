@@ -11,6 +11,7 @@ from pathlib import Path
 from wasiport.errors import UserError
 from wasiport.model import Edit, Finding
 
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One compiler message, located at its primary span (in user code when a macro is involved)."""

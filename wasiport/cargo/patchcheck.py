@@ -16,6 +16,7 @@ from wasiport.cargo.workspace import cargo_metadata
 from wasiport.errors import UserError
 from wasiport.tomlread import parse_toml
 
+
 @dataclass(frozen=True)
 class PatchUse:
     name: str

@@ -16,6 +16,7 @@ from wasiport.deps.data import Remedy
 from wasiport.deps.graph import GraphReport, PackageReport, SourceKind
 from wasiport.model import Profile, Severity
 
+
 @dataclass(frozen=True)
 class Message:
     severity: Severity

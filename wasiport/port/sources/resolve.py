@@ -54,6 +54,7 @@ from wasiport.port.sources.crate import ArchiveLimits, COPIES_DIR, Crate, Origin
 from wasiport.port.sources.targets import crate_targets, library_name, targets_from_metadata
 from wasiport.tomlread import read_toml
 
+
 @dataclass(frozen=True)
 class _Context:
     env: Mapping[str, str]
