@@ -18,7 +18,7 @@ from wasiport.model import Finding, Fix, PortStatus, Severity
 from wasiport.rust import syntax
 from wasiport.rust.cfg import WASI, Target
 from wasiport.rust.names import Resolver, normalize, use_items
-from wasiport.rust.source import SourceFile, parse_bytes
+from wasiport.rust.source import SourceFile, gap_findings, parse_bytes
 from wasiport.rust.types import TypeOracle
 
 _SUPPRESS = re.compile(rb"wasiport:\s*allow\(([^)]*)\)")
@@ -168,8 +168,10 @@ def scan_tree(source: SourceFile, rules: list[Rule], context: ScanContext, activ
     mentions_std_net = _MentionsStdNet(view)
     findings: list[Finding] = []
     _match_view(view, active, context, mentions_std_net, findings, depth=0, combined=combined)
-    findings = _dedupe(findings)
-    return _apply_suppressions(findings, source)
+    findings = _apply_suppressions(_dedupe(findings), source)
+    if source.gaps:  # valid Rust the grammar could not read: say so where it mentions sockets
+        findings.extend(_apply_suppressions(gap_findings(source, keywords), source))
+    return findings
 
 
 # -- one query per tree ------------------------------------------------------------------

@@ -25,7 +25,7 @@ from wasiport.model import Edit, Finding, PortStatus, Problem, Profile
 from wasiport.paths import rules_dir
 from wasiport.rust.crateindex import provider_for
 from wasiport.rust.modtree import module_tree
-from wasiport.rust.source import SourceFile, check_readable, first_syntax_error
+from wasiport.rust.source import SourceFile, check_readable, first_syntax_error, unread_edit_problem
 from wasiport.check.scan import PREFILTER, is_generated, load_compat, load_rules
 
 
@@ -130,6 +130,10 @@ def plan_port(
         findings = scan_tree(source, pack.rules, file_context)
         plan.findings.extend(findings)
         edits = [edit for f in findings if f.fix for edit in f.fix.edits]
+        unread = unread_edit_problem(source, edits)  # never edit what the grammar could not read
+        if unread is not None:
+            plan.problems.append(unread)
+            continue
         for finding in findings:
             if finding.fix and finding.fix.edits:
                 plan.rules_applied[finding.rule_id] = plan.rules_applied.get(finding.rule_id, 0) + 1

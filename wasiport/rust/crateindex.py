@@ -12,7 +12,7 @@ from pathlib import Path
 
 from wasiport.rust import syntax
 from wasiport.rust.names import Resolver
-from wasiport.rust.source import MAX_FILE_BYTES, parse_bytes
+from wasiport.rust.source import MAX_FILE_BYTES, read_rust
 from wasiport.rust.types import Declarations, TypeOracle
 
 _DECLARATION_WORDS = (b"struct ", b"enum ", b"fn ")
@@ -51,7 +51,7 @@ def _crate_files(crate_root: Path):
 
 
 def _file_declarations(data: bytes) -> Declarations:
-    root = parse_bytes(data).root_node
+    root = read_rust(data).tree.root_node
     collect, index = syntax.scopes_and_declarations(root)  # one walk for both
     oracle = TypeOracle(root, data, Resolver(root, data, nodes=collect), nodes=index)
     return oracle.declarations()

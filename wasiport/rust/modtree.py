@@ -11,7 +11,7 @@ from pathlib import Path
 
 from wasiport.rust import cfg as cfgmod
 from wasiport.rust import syntax
-from wasiport.rust.source import parse_bytes
+from wasiport.rust.source import read_rust
 
 _PATH_ATTRIBUTE = re.compile(r'#\s*\[\s*path\s*=\s*"([^"]+)"\s*\]')
 
@@ -36,7 +36,7 @@ def module_tree(root: Path, target: cfgmod.Target = cfgmod.WASI) -> ModuleTree:
         data = path.read_bytes()
         if b"mod" not in data:
             continue
-        ast = parse_bytes(data).root_node
+        ast = read_rust(data).tree.root_node
         for child, child_dir in _declared_modules(ast, data, path, directory, target):
             if child is None:
                 tree.missing.append(f"{path}: {child_dir}")
