@@ -31,17 +31,21 @@ from typing import NamedTuple
 
 # -- lexing ------------------------------------------------------------------------------
 
-# Where something that is not code may begin: a comment, a string (also b"", c"",
-# raw r#""#), or a character literal (`'x'`, `'\n'`, `'é'`, not a lifetime `'a`).
-_OPENERS = re.compile(
-    rb"""//|/\*|(?<![A-Za-z0-9_])[bc]?r\#*"|"|b?'(?:\\(?:u\{[0-9A-Fa-f_]{1,8}\}|x[0-9A-Fa-f]{2}|[^\n])|[\x00-\x09\x0b-\x26\x28-\x5b\x5d-\x7f]|[\xc0-\xf7][\x80-\xbf]{1,3})'"""
-)
-_STRING_BODY = re.compile(rb'(?:[^"\\]|\\.)*"', re.S)
+# What is not code: comments, strings (also b"", c"", raw r#""#), character literals
+# (`'x'`, `'\n'`, `'é'`; a lifetime `'a` is not one). `_NEXT` finds where one may
+# begin (literal characters only, which re's search skips to quickly); the rest is
+# matched from there.
+_NEXT = re.compile(rb"""/[/*]|["']""")
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_CHAR = re.compile(rb"""'(?:\\(?:u\{[0-9A-Fa-f_]{1,8}\}|x[0-9A-Fa-f]{2}|[^\n])|[\x00-\x09\x0b-\x26\x28-\x5b\x5d-\x7f]|[\xc0-\xf7][\x80-\xbf]{1,3})'""")
+_NAME_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _BLOCK_COMMENT_MARK = re.compile(rb"/\*|\*/")
+_DELIMITERS_ONLY = bytes(range(256)).translate(None, b"()[]{}")  # every byte but the delimiters
 _DELIMITERS = re.compile(rb"[()\[\]{}]")
+_PAIRS = re.compile(rb"\(\)|\[\]|\{\}")
 _CONFLICT_MARKER = re.compile(rb"^(?:<{7}|>{7}|={7})(?: |$)", re.M)
 _CLOSING = {ord(")"): ord("("), ord("]"): ord("["), ord("}"): ord("{")}
-_NOT_NEWLINE = re.compile(rb"[^\n]")
+_SPACES = bytes(b"\n"[0] if i == 10 else 32 for i in range(256))  # blanks all but newlines
 
 
 class Lexed(NamedTuple):
@@ -58,35 +62,41 @@ def lex(data: bytes) -> Lexed:
     code = bytearray(data)
     broken: tuple[int, str] | None = None
     position = 0
+    search = _NEXT.search
     while broken is None:
-        match = _OPENERS.search(data, position)
+        match = search(data, position)
         if match is None:
             break
-        start, token = match.start(), match.group()
+        start = match.start()
+        token = match.group()
         if token == b"//":
             end = data.find(b"\n", start)
             end = len(data) if end < 0 else end
-            _blank(code, start, end)
+            code[start:end] = data[start:end].translate(_SPACES)
         elif token == b"/*":
             end = _block_comment_end(data, start)
             if end < 0:
                 broken, end = (start, "unterminated block comment"), len(data)
-            _blank(code, start, end)
-        elif token.endswith(b'"'):
-            closing = b'"' + b"#" * token.count(b"#")
-            if token.lstrip(b"bc").startswith(b"r"):
-                close = data.find(closing, match.end())
+            code[start:end] = data[start:end].translate(_SPACES)
+        elif token == b"'":
+            literal = _CHAR.match(data, start)
+            if literal is None:  # a lifetime or a label
+                position = start + 1
+                continue
+            end = literal.end()
+            code[start + 1 : end - 1] = data[start + 1 : end - 1].translate(_SPACES)
+        else:
+            hashes = _raw_hashes(data, start)
+            if hashes is None:
+                literal = _STRING.match(data, start)
+                close = literal.end() - 1 if literal is not None else -1
             else:
-                body = _STRING_BODY.match(data, match.end())
-                close = body.end() - 1 if body else -1
+                close = data.find(b'"' + b"#" * hashes, start + 1)
             if close < 0:
                 broken, close = (start, "unterminated string"), len(data)
-            _blank(code, match.end(), close)
-            end = close + len(closing)
-        else:  # a character literal
-            end = match.end()
-            _blank(code, start + token.index(b"'") + 1, end - 1)
-        position = max(end, match.end())
+            code[start + 1 : close] = data[start + 1 : close].translate(_SPACES)
+            end = close + 1 + (hashes or 0)
+        position = end
     code_bytes = bytes(code)
     if broken is None:
         broken = _unbalanced(code_bytes)
@@ -97,9 +107,25 @@ def lex(data: bytes) -> Lexed:
     return Lexed(code_bytes, broken)
 
 
+def _raw_hashes(data: bytes, quote: int) -> int | None:
+    """How many `#` open the raw string whose `"` is at `quote` (`r"`: 0), or None
+    when the quote does not open a raw string."""
+    hashes_start = quote
+    while hashes_start > 0 and data[hashes_start - 1] == 0x23:  # '#'
+        hashes_start -= 1
+    if hashes_start == 0 or data[hashes_start - 1] != 0x72:  # 'r'
+        return None
+    before = hashes_start - 1
+    if before > 0 and data[before - 1] in b"bc":
+        before -= 1
+    if before > 0 and data[before - 1] in _NAME_CHARS:
+        return None  # `bar"..."` opens no raw string
+    return quote - hashes_start
+
+
 def _blank(code: bytearray, start: int, end: int) -> None:
     if end > start:
-        code[start:end] = _NOT_NEWLINE.sub(b" ", bytes(code[start:end]))
+        code[start:end] = bytes(code[start:end]).translate(_SPACES)
 
 
 def _block_comment_end(data: bytes, start: int) -> int:
@@ -113,6 +139,17 @@ def _block_comment_end(data: bytes, start: int) -> int:
 
 
 def _unbalanced(code: bytes) -> tuple[int, str] | None:
+    """The first delimiter that does not pair up. The pairs are taken out of the
+    delimiters alone, innermost first (a pass per level of nesting, in C); only a
+    file where something is left over is walked delimiter by delimiter."""
+    delimiters = code.translate(None, _DELIMITERS_ONLY)
+    while delimiters:
+        fewer = _PAIRS.sub(b"", delimiters)
+        if len(fewer) == len(delimiters):
+            break
+        delimiters = fewer
+    if not delimiters:
+        return None
     stack: list[tuple[int, int]] = []
     for match in _DELIMITERS.finditer(code):
         char = code[match.start()]
