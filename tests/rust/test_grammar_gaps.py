@@ -185,6 +185,7 @@ def test_a_gap_without_socket_words_says_nothing(tmp_path):
         ("use std::net::TcpStream;\nfn f() {}\n}\n", 3, "unexpected closing delimiter `}`"),
         ('use std::net::TcpStream;\nconst S: &str = "open\n', 2, "unterminated string"),
         ("use std::net::TcpStream;\n/* open /* nested */\nfn f() {}\n", 2, "unterminated block comment"),
+        ("use std::net::TcpStream;\nfn f() -> std::io::Result<TcpStream> {\n    let s = TcpStream::connect(\"a:1\")?\n    Ok(s)\n}\n", 3, "expected `;`"),
         ("use std::net::TcpStream;\n<<<<<<< HEAD\nfn f() {}\n=======\nfn g() {}\n>>>>>>> other\n", 2, "merge-conflict marker"),
     ],
 )
