@@ -308,7 +308,7 @@ def _finding_diagnostic(finding: Finding) -> _Diagnostic:
         notes.append(("note", "`wasiport apply` ports this with changed behaviour"))
     elif finding.port is PortStatus.MANUAL:
         notes.append(("note", "`wasiport apply` cannot port this; change it by hand"))
-    if not finding.sure:
+    if not finding.sure and not finding.rule_id.startswith("wasiport/"):  # wasiport's own say why in their help
         notes.append(("note", "not proven to be a `std::net` socket (the receiver's type is unknown)"))
     span = finding.span
     return _Diagnostic(
