@@ -332,8 +332,12 @@ def read(data: bytes, parse) -> Reading:
         return Reading(tree, broken=lexed.broken, code=lexed.code)
     masks = known_constructs(lexed.code, merged([region_of(n) for n in errors]))
     if masks:
-        tree = parse(masked(data, masks))
-        errors = error_nodes(tree.root_node)
+        masked_tree = parse(masked(data, masks))
+        masked_errors = error_nodes(masked_tree.root_node)
+        if len(masked_errors) <= len(errors):
+            tree, errors = masked_tree, masked_errors
+        else:  # a look-alike was masked and made things worse: keep the text as it is
+            masks = []
     missing = next((n for n in errors if n.is_missing and not n.type[:1].isalpha()), None)
     if missing is not None:  # `let x = f()?` then `Ok(x)`: one token short, as rustc says too
         return Reading(tree, tuple(masks), broken=(missing.start_byte, f"expected `{missing.type}`"), code=lexed.code)
