@@ -31,10 +31,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from wasiport.check import load_rules  # noqa: E402
 from wasiport.model import Profile  # noqa: E402
 from wasiport.rust import gaps  # noqa: E402
 from wasiport.rust.source import MAX_FILE_BYTES, parse_bytes, read_rust  # noqa: E402
-from wasiport.scan import load_rules  # noqa: E402
 
 DEFAULT_CORPUS = HERE / ".corpus" / "root" / "usr" / "share" / "cargo" / "registry"
 

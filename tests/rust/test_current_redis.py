@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from wasiport.model import Profile
-from wasiport.plan import Root, plan_port
+from wasiport.port import Root, plan_port
 from wasiport.rust.source import SourceFile
 
 INDEX = "https://index.crates.io/re/di/redis"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from wasiport.check import scan_paths
 from wasiport.model import Profile, Severity
-from wasiport.plan import Root, plan_port
+from wasiport.port import Root, plan_port
 from wasiport.rust import gaps
 from wasiport.rust.source import NOT_EXAMINED, UNREAD_EDIT, SourceFile, first_syntax_error, parse_bytes, read_rust
-from wasiport.scan import scan_paths
 
 BEFORE = "use std::net::TcpStream;\n"  # line 1: std-net-import
 AFTER = """
