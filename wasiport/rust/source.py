@@ -169,8 +169,7 @@ def check_readable(path: str, data: bytes) -> Problem | None:
 
 def first_syntax_error(source: SourceFile) -> Problem | None:
     """A Problem when rustc would reject the file too (unbalanced delimiters, an
-    unterminated comment or string, a merge-conflict marker, a missing `;` or other
-    punctuation), or None. What else the
+    unterminated comment or string, a merge-conflict marker, a missing `;`), or None. What else the
     grammar cannot read is not an error: masked, or left as gaps (`source.gaps`)."""
     source.parse()
     reading = source.reading
