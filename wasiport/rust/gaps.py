@@ -15,9 +15,10 @@ and a few where-clauses. A file with such a construct must still be examined.
    usual half-edited file), after step 2.
 2. Around each error, the innermost item (or macro invocation) is a region the
    grammar could not read. Inside these regions only, the known constructs are
-   masked: replaced by spaces (or, for `~`, `$`, by a space each) of the same byte
-   length, never inside a comment or a string, so every byte offset of the
-   masked text is the file's own. The masked text is parsed again.
+   masked: replaced by as many spaces as they have bytes (newlines kept), never
+   inside a comment or a string, so every byte offset of the masked text is the
+   file's own. The masked text is parsed again; masks that leave more errors than
+   there were are dropped. `apply` never edits a masked construct.
 3. What still does not parse is a `Gap`: its region (the innermost item around
    the error), where the parser failed, and what it found there. The rest of the
    tree is scanned as usual; the caller reports gaps that mention socket code
@@ -201,10 +202,12 @@ KNOWN_CONSTRUCTS: tuple[tuple[str, "re.Pattern[bytes]"], ...] = tuple(
 )
 
 
-_LOOKAHEAD = 256
+_LOOKAHEAD = 256  # bytes after a region a construct's pattern may look at
 
 
 class Mask(NamedTuple):
+    """A known construct blanked before parsing: bytes [start, end) of the file."""
+
     start: int
     end: int
     construct: str
