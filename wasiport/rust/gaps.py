@@ -29,6 +29,7 @@ A clean file costs nothing here: the first parse is the only one.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import NamedTuple
 
 # -- lexing ------------------------------------------------------------------------------
@@ -37,17 +38,24 @@ from typing import NamedTuple
 # (`'x'`, `'\n'`, `'é'`; a lifetime `'a` is not one). `_NEXT` finds where one may
 # begin (literal characters only, which re's search skips to quickly); the rest is
 # matched from there.
-_NEXT = re.compile(rb"""/[/*]|["']""")
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
-_CHAR = re.compile(rb"""'(?:\\(?:u\{[0-9A-Fa-f_]{1,8}\}|x[0-9A-Fa-f]{2}|[^\n])|[\x00-\x09\x0b-\x26\x28-\x5b\x5d-\x7f]|[\xc0-\xf7][\x80-\xbf]{1,3})'""")
+_NEXT = rb"""/[/*]|["']"""
+_STRING = rb'"(?:[^"\\]|\\.)*"'
+_CHAR = rb"""'(?:\\(?:u\{[0-9A-Fa-f_]{1,8}\}|x[0-9A-Fa-f]{2}|[^\n])|[\x00-\x09\x0b-\x26\x28-\x5b\x5d-\x7f]|[\xc0-\xf7][\x80-\xbf]{1,3})'"""
 _NAME_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-_BLOCK_COMMENT_MARK = re.compile(rb"/\*|\*/")
+_BLOCK_COMMENT_MARK = rb"/\*|\*/"
 _DELIMITERS_ONLY = bytes(range(256)).translate(None, b"()[]{}")  # every byte but the delimiters
-_DELIMITERS = re.compile(rb"[()\[\]{}]")
-_PAIRS = re.compile(rb"\(\)|\[\]|\{\}")
-_CONFLICT_MARKER = re.compile(rb"^(?:<{7}|>{7}|={7})(?: |$)", re.M)
+_DELIMITERS = rb"[()\[\]{}]"
+_PAIRS = rb"\(\)|\[\]|\{\}"
+_CONFLICT_MARKER = rb"^(?:<{7}|>{7}|={7})(?: |$)"
 _CLOSING = {ord(")"): ord("("), ord("]"): ord("["), ord("}"): ord("{")}
 _SPACES = bytes(b"\n"[0] if i == 10 else 32 for i in range(256))  # blanks all but newlines
+
+
+@lru_cache(maxsize=None)
+def _regex(pattern: bytes, flags: int = re.S) -> "re.Pattern[bytes]":
+    """A compiled pattern, compiled on first use: most runs of `check` never lex a file,
+    and compiling every pattern here at import cost a one-file check milliseconds."""
+    return re.compile(pattern, flags)
 
 
 class Lexed(NamedTuple):
@@ -64,7 +72,7 @@ def lex(data: bytes) -> Lexed:
     code = bytearray(data)
     broken: tuple[int, str] | None = None
     position = 0
-    search = _NEXT.search
+    search, string, char = _regex(_NEXT).search, _regex(_STRING).match, _regex(_CHAR).match
     while broken is None:
         match = search(data, position)
         if match is None:
@@ -81,7 +89,7 @@ def lex(data: bytes) -> Lexed:
                 broken, end = (start, "unterminated block comment"), len(data)
             code[start:end] = data[start:end].translate(_SPACES)
         elif token == b"'":
-            literal = _CHAR.match(data, start)
+            literal = char(data, start)
             if literal is None:  # a lifetime or a label
                 position = start + 1
                 continue
@@ -90,7 +98,7 @@ def lex(data: bytes) -> Lexed:
         else:
             hashes = _raw_hashes(data, start)
             if hashes is None:
-                literal = _STRING.match(data, start)
+                literal = string(data, start)
                 close = literal.end() - 1 if literal is not None else -1
             else:
                 close = data.find(b'"' + b"#" * hashes, start + 1)
@@ -103,7 +111,7 @@ def lex(data: bytes) -> Lexed:
     if broken is None:
         broken = _unbalanced(code_bytes)
     if broken is None:
-        marker = _CONFLICT_MARKER.search(code_bytes)
+        marker = _regex(_CONFLICT_MARKER, re.M).search(code_bytes)
         if marker is not None:
             broken = (marker.start(), "merge-conflict marker")
     return Lexed(code_bytes, broken)
@@ -133,7 +141,7 @@ def _blank(code: bytearray, start: int, end: int) -> None:
 def _block_comment_end(data: bytes, start: int) -> int:
     """The end of the (nested) block comment opened at `start`, or -1."""
     depth = 0
-    for mark in _BLOCK_COMMENT_MARK.finditer(data, start):
+    for mark in _regex(_BLOCK_COMMENT_MARK).finditer(data, start):
         depth += 1 if mark.group() == b"/*" else -1
         if depth == 0:
             return mark.end()
@@ -146,14 +154,14 @@ def _unbalanced(code: bytes) -> tuple[int, str] | None:
     file where something is left over is walked delimiter by delimiter."""
     delimiters = code.translate(None, _DELIMITERS_ONLY)
     while delimiters:
-        fewer = _PAIRS.sub(b"", delimiters)
+        fewer = _regex(_PAIRS).sub(b"", delimiters)
         if len(fewer) == len(delimiters):
             break
         delimiters = fewer
     if not delimiters:
         return None
     stack: list[tuple[int, int]] = []
-    for match in _DELIMITERS.finditer(code):
+    for match in _regex(_DELIMITERS).finditer(code):
         char = code[match.start()]
         opener = _CLOSING.get(char)
         if opener is None:
@@ -173,9 +181,7 @@ def _unbalanced(code: bytes) -> tuple[int, str] | None:
 _IDENT = rb"[A-Za-z_][A-Za-z0-9_]*"
 _ATTRIBUTE = rb"\#\[(?:[^\[\]]|\[[^\[\]]*\])*\]"
 # Each pattern runs over the lexed code of a region; its group `m` is blanked.
-KNOWN_CONSTRUCTS: tuple[tuple[str, "re.Pattern[bytes]"], ...] = tuple(
-    (name, re.compile(pattern, re.S))
-    for name, pattern in (
+KNOWN_CONSTRUCTS: tuple[tuple[str, bytes], ...] = (
         # `S { a, #[cfg(x)] b }` in a pattern (redis >= 0.32, ruma, sys-mount)
         ("attribute on a struct-pattern field", rb"[{,]\s*(?P<m>" + _ATTRIBUTE + rb")(?=\s*(?:ref\s+|mut\s+)*" + _IDENT + rb"\s*[,}:])"),
         # `pub type Foo;` in an `extern` block (web-sys, cxx-style bindings)
@@ -198,7 +204,6 @@ KNOWN_CONSTRUCTS: tuple[tuple[str, "re.Pattern[bytes]"], ...] = tuple(
         ("trailing `+` in supertraits", rb"\btrait\s[^{;]*?(?P<m>\+)(?=\s*(?:\{|where\b))"),
         # `struct S<T> where T: X;` (a unit struct with a where-clause)
         ("where-clause on a unit struct", rb"\bstruct\s+" + _IDENT + rb"[^{;(]*?(?P<m>\bwhere\b[^{;]*)(?=;)"),
-    )
 )
 
 
@@ -219,7 +224,7 @@ def known_constructs(code: bytes, regions: list[tuple[int, int]]) -> list[Mask]:
     for start, end in regions:
         for name, pattern in KNOWN_CONSTRUCTS:
             # a little beyond the region: `safe` alone may be the error, `fn` follows it
-            for match in pattern.finditer(code, start, min(len(code), end + _LOOKAHEAD)):
+            for match in _regex(pattern).finditer(code, start, min(len(code), end + _LOOKAHEAD)):
                 if match.start("m") >= end:
                     break
                 if match.end("m") > match.start("m"):
@@ -384,15 +389,9 @@ def mentions(code: bytes, start: int, end: int, names: frozenset[bytes] | set[by
     return [(m.start(), m.group()) for m in pattern.finditer(code, start, end)]
 
 
-_NAME_PATTERNS: dict[tuple[bytes, ...], "re.Pattern[bytes]"] = {}
-
-
 def _names_pattern(names: tuple[bytes, ...]) -> "re.Pattern[bytes]":
-    pattern = _NAME_PATTERNS.get(names)
-    if pattern is None:
-        alternatives = b"|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-        pattern = _NAME_PATTERNS[names] = re.compile(rb"(?<![A-Za-z0-9_])(?:" + alternatives + rb")(?![A-Za-z0-9_])")
-    return pattern
+    alternatives = b"|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return _regex(rb"(?<![A-Za-z0-9_])(?:" + alternatives + rb")(?![A-Za-z0-9_])")
 
 
 def overlaps(start: int, end: int, region_start: int, region_end: int) -> bool:
