@@ -7,10 +7,12 @@ found at their exact lines.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import git, git_repo, run_wasiport
 from wasiport.check import scan_paths
 from wasiport.model import Profile, Severity
 from wasiport.port import Root, plan_port
@@ -262,3 +264,20 @@ def test_gap_regions_and_overlaps():
     assert gaps.overlaps(5, 5, 0, 10) and not gaps.overlaps(0, 0, 0, 10) and not gaps.overlaps(10, 12, 0, 10)
     assert gaps.overlaps(8, 12, 0, 10)
     assert gaps.merged([(5, 9), (0, 3), (2, 4), (9, 11)]) == [(0, 4), (5, 11)]
+
+
+@pytest.mark.cargo
+def test_apply_on_the_command_line_writes_nothing_and_says_where(tmp_path):
+    lib = (
+        BEFORE
+        + "pub fn boxed<'a>(r: Box<dyn 'a + std::io::Read>) -> usize {\n"
+        + "    let s = std::net::TcpStream::connect(\"127.0.0.1:6379\").unwrap();\n"
+        + "    drop((r, s));\n    0\n}\n"
+    )
+    root = git_repo(crate(tmp_path, lib))
+    env = {**os.environ, "WASIPORT_CACHE_DIR": str(tmp_path / "cache")}
+    done = run_wasiport(env, "apply", str(root), "--no-build")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "nothing was written: src/lib.rs:3:13: an edit would land inside `fn boxed` (lines 2-6)" in done.stderr
+    assert (root / "src" / "lib.rs").read_text() == lib and not (root / "src" / "wasiport_net.rs").exists()
+    assert git(root, "status", "--porcelain") == ""
