@@ -278,6 +278,7 @@ def test_apply_on_the_command_line_writes_nothing_and_says_where(tmp_path):
     env = {**os.environ, "WASIPORT_CACHE_DIR": str(tmp_path / "cache")}
     done = run_wasiport(env, "apply", str(root), "--no-build")
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "nothing was written: src/lib.rs:3:13: an edit would land inside `fn boxed` (lines 2-6)" in done.stderr
+    assert "nothing was written: " in done.stderr
+    assert "src/lib.rs:3:13: an edit would land inside `fn boxed` (lines 2-6)" in done.stderr
     assert (root / "src" / "lib.rs").read_text() == lib and not (root / "src" / "wasiport_net.rs").exists()
     assert git(root, "status", "--porcelain") == ""
