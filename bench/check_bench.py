@@ -196,7 +196,7 @@ class Explainer:
         return node.type == "token_tree" or any(a.type == "token_tree" for a in self.syntax.ancestors(node))
 
     def cfgd_out(self, path: str, offset: int) -> bool:
-        from wasiport.check.scan import module_cfgd_out
+        from wasiport.rust.modtree import module_cfgd_out
 
         _, _, _, cfg = self._file(path)
         if cfg(self.node_at(path, offset)) is False:

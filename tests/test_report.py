@@ -713,7 +713,8 @@ def test_engine_output_validates_in_every_format(
     """What the real scanner finds in the fixture crate, through every renderer."""
     from wasiport.model import Profile
     from wasiport.check.report import rule_descriptors
-    from wasiport.check.scan import load_rules, scan_paths
+    from wasiport.check.scan import scan_paths
+    from wasiport.engine.pack import load_rules
 
     (tmp_path / "Cargo.toml").write_text('[package]\nname = "fixture"\nversion = "0.1.0"\nedition = "2021"\n')
     (tmp_path / "src").mkdir()

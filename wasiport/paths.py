@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -22,3 +23,11 @@ def rules_dir() -> Path:
     if installed.is_dir():
         return installed
     return _PACKAGE.parent / "rules"
+
+
+def short_key(key: str) -> str:
+    """A short name for a cache file holding `key`, which the file stores in full and
+    compares on load (so two keys sharing a name only evict each other). A CRC rather
+    than a cryptographic hash: `hashlib` loads OpenSSL, ~8 ms of a pre-commit run."""
+    data = key.encode("utf-8", "surrogateescape")
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"

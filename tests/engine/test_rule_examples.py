@@ -6,7 +6,7 @@ import pytest
 from wasiport.engine.matcher import ScanContext
 from wasiport.engine.ruletest import run_example
 from wasiport.model import Profile
-from wasiport.check.scan import load_compat, load_rules
+from wasiport.engine.pack import load_compat, load_rules
 
 PROFILE = Profile()
 PACK = load_rules(PROFILE, compile_queries=True)

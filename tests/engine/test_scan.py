@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from wasiport.model import Profile, Severity
-from wasiport.check.scan import discover, scan_paths
+from wasiport.check.files import discover
+from wasiport.check.scan import scan_paths
 
 REGISTRY = Path("/usr/share/cargo/registry")
 

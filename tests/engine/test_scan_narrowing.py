@@ -18,8 +18,10 @@ from wasiport.model import Profile
 from wasiport.rust.crateindex import LazyDeclarations, Overlay, _DECLARED
 from wasiport.rust.source import parse_bytes
 from wasiport.rust.types import Declarations
-from wasiport.check import scan as scan_module
-from wasiport.check.scan import load_rules, scan_paths
+from wasiport.check import cache as cache_module
+from wasiport.check.executor import forked_map
+from wasiport.check.scan import scan_paths
+from wasiport.engine.pack import load_rules
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = Path("/usr/share/cargo/registry")
@@ -367,7 +369,7 @@ def test_a_warm_run_shares_its_stat_calls_out_and_still_sees_every_change(tmp_pa
     # Forked shares stat every other directory and file each: an edit in place, a
     # removed file and a new directory must show whichever share holds them.
     monkeypatch.setenv("WASIPORT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(scan_module, "PARALLEL_STAT_FILES", 4)
+    monkeypatch.setattr(cache_module, "PARALLEL_STAT_FILES", 4)
     tree = tmp_path / "tree"
     _crates(tree, 12)
 
@@ -402,10 +404,10 @@ def test_forked_map_redoes_a_failed_share_in_this_process():
             os._exit(3)  # a child dies without an answer
         return n * n
 
-    assert scan_module._forked_map(square, [1, 2, 3, 4]) == [1, 4, 9, 16]
-    assert scan_module._forked_map(square, [5]) == [25]
+    assert forked_map(square, [1, 2, 3, 4]) == [1, 4, 9, 16]
+    assert forked_map(square, [5]) == [25]
     # the shares after the first really ran elsewhere
-    assert scan_module._forked_map(lambda n: (n, os.getpid() != parent), [0, 1, 2]) == [(0, False), (1, True), (2, True)]
+    assert forked_map(lambda n: (n, os.getpid() != parent), [0, 1, 2]) == [(0, False), (1, True), (2, True)]
 
 
 def test_forked_map_does_here_what_it_cannot_fork_for(monkeypatch):
@@ -420,7 +422,7 @@ def test_forked_map_does_here_what_it_cannot_fork_for(monkeypatch):
         return real_fork()
 
     monkeypatch.setattr(os, "fork", fork)
-    results = scan_module._forked_map(lambda n: (n, os.getpid() != parent), [0, 1, 2, 3])
+    results = forked_map(lambda n: (n, os.getpid() != parent), [0, 1, 2, 3])
     assert results == [(0, False), (1, True), (2, False), (3, False)]
 
 

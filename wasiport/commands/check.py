@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from wasiport.check import report
-    from wasiport.check.scan import load_rules, scan_paths
+    from wasiport.check.scan import scan_paths
+    from wasiport.engine.pack import load_rules
 
     profile = profile_from_args(args)
     if args.deps:

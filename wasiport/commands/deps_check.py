@@ -30,7 +30,7 @@ def run_deps_check(args: argparse.Namespace, profile: Profile) -> int:
     elif args.format == "json":
         sys.stdout.write(depsreport.to_json(graph) + "\n")
     elif args.format == "sarif":
-        from wasiport.check.scan import load_rules
+        from wasiport.engine.pack import load_rules
 
         pack = load_rules(profile, directory=args.rules)
         sys.stdout.write(report.render_sarif(findings, [], rules=pack.rules, root_uri=Path.cwd().as_uri() + "/") + "\n")

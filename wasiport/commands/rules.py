@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from wasiport.check.scan import load_rules
+    from wasiport.engine.pack import load_rules
 
     profile = profile_from_args(args)
     pack = load_rules(profile, directory=args.rules, compile_queries=True)
@@ -51,7 +51,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_test(args: argparse.Namespace) -> int:
     from wasiport.engine.matcher import ScanContext
     from wasiport.engine.ruletest import run_rule_examples
-    from wasiport.check.scan import load_compat, load_rules
+    from wasiport.engine.pack import load_compat, load_rules
 
     profile = profile_from_args(args)
     pack = load_rules(profile, directory=args.rules, compile_queries=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from wasiport.deps.graph import GraphReport, PackageReport, Remedy
 from wasiport.check.manifests import key_span
 from wasiport.model import Finding, PortStatus, Severity, Span
-from wasiport.check.scan import display_path
+from wasiport.check.files import display_path
 
 JSON_VERSION = 1
 _REMEDY_SEVERITY = {Remedy.PORTABLE: Severity.ERROR, Remedy.SUBSTITUTE: Severity.ERROR, Remedy.MANUAL: Severity.ERROR}

@@ -26,7 +26,8 @@ from wasiport.paths import rules_dir
 from wasiport.rust.crateindex import provider_for
 from wasiport.rust.modtree import module_tree
 from wasiport.rust.source import SourceFile, check_readable, first_syntax_error, unread_edit_problem
-from wasiport.check.scan import PREFILTER, is_generated, load_compat, load_rules
+from wasiport.check.filescan import PREFILTER, is_generated
+from wasiport.engine.pack import load_compat, load_rules
 
 
 @dataclass(frozen=True)
