@@ -2,8 +2,8 @@
 
 `check` reports the findings of `scan_file`, and `apply` (wasiport.port.plan) applies
 the fixes of the same findings: what check calls fixable is what apply changes, by
-construction. A problem (unreadable, too large, not UTF-8, a syntax error) is reported
-here, once; what a caller does about it (report it, or refuse to write) is its own.
+construction. A problem (unreadable, too large, not UTF-8, a syntax error, a fix that would
+edit what the grammar could not read) is reported here, once; what a caller does about it (report it, or refuse to write) is its own.
 
 A file is skipped without parsing unless it contains the word `net` (or
 `thread`, for the runtime rules): every way Rust code can reach std's sockets
@@ -88,7 +88,7 @@ def scan_bytes(task: FileTask, data: bytes, rules: list[Rule], context: ScanCont
         return report, False
     from wasiport.engine.matcher import active_rules, scan_tree  # see the module docstring
     from wasiport.rust.crateindex import provider_for
-    from wasiport.rust.source import SourceFile, first_syntax_error
+    from wasiport.rust.source import SourceFile, first_syntax_error, unread_edit_problem
 
     active = active_rules(rules, data)
     if not active:
@@ -101,6 +101,9 @@ def scan_bytes(task: FileTask, data: bytes, rules: list[Rule], context: ScanCont
         context.profile, context.compat, is_crate_root=task.is_crate_root, crate_index=provider_for(Path(task.path)), target=context.target
     )
     report.findings.extend(scan_tree(source, rules, file_context, active))
+    unread = unread_edit_problem(source, [edit for f in report.findings if f.fix for edit in f.fix.edits])
+    if unread is not None:  # never edit what the grammar could not read: apply refuses the file
+        report.problems.append(unread)
     return report, True
 
 

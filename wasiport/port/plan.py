@@ -1,7 +1,8 @@
 """Planning a port: pure, it reads the crate and returns every change; it writes nothing.
 
-`check`, `apply --dry-run` and `apply` share this plan, so what check reports
-is exactly what apply does. A plan is:
+`check`, `apply --dry-run` and `apply` share the per-file scan
+(wasiport.check.filescan.scan_bytes): the findings a plan applies are the findings check
+reports. A plan is:
 - byte-range edits of the Rust files (from the findings' fixes),
 - the compat module file and its `mod` declaration in each crate root whose
   module tree uses std's sockets,
@@ -19,14 +20,14 @@ from wasiport.cargo.changes import plan_socket_dependency
 from wasiport.cargo.manifest import edit_manifest
 from wasiport.engine import transforms
 from wasiport.engine.edits import OverlappingEdits, apply_edits
-from wasiport.engine.matcher import ScanContext, scan_tree
+from wasiport.engine.context import ScanContext
 from wasiport.errors import UserError
 from wasiport.model import Edit, Finding, PortStatus, Problem, Profile
 from wasiport.paths import rules_dir
-from wasiport.rust.crateindex import provider_for
 from wasiport.rust.modtree import module_tree
-from wasiport.rust.source import SourceFile, check_readable, first_syntax_error, unread_edit_problem
-from wasiport.check.filescan import PREFILTER, is_generated
+from wasiport.rust.source import SourceFile
+from wasiport.check.files import FileTask
+from wasiport.check.filescan import scan_bytes
 from wasiport.engine.pack import load_compat, load_rules
 
 
@@ -114,32 +115,13 @@ def plan_port(
     root_paths = {r.path.resolve() for r in roots}
     roots_with_edits: set[Path] = set()
     for path in sorted(owner):
-        display = plan.relative(path)
-        data = path.read_bytes()
-        problem = check_readable(display, data)
-        if problem is not None:
-            plan.problems.append(problem)
+        task = FileTask(str(path), plan.relative(path), path in root_paths)
+        report, _parsed = scan_bytes(task, path.read_bytes(), pack.rules, context)
+        if report.problems:
+            plan.problems.extend(report.problems)  # nothing may be written: the file is not what its findings describe
             continue
-        if not PREFILTER.search(data) or is_generated(data):
-            continue
-        source = SourceFile.from_bytes(display, data)
-        syntax_problem = first_syntax_error(source)
-        if syntax_problem is not None:
-            plan.problems.append(syntax_problem)
-            continue
-        file_context = ScanContext(profile, context.compat, is_crate_root=path in root_paths, crate_index=provider_for(path))
-        findings = scan_tree(source, pack.rules, file_context)
-        plan.findings.extend(findings)
-        edits = [edit for f in findings if f.fix for edit in f.fix.edits]
-        unread = unread_edit_problem(source, edits)  # never edit what the grammar could not read
-        if unread is not None:
-            plan.problems.append(unread)
-            continue
-        for finding in findings:
-            if finding.fix and finding.fix.edits:
-                plan.rules_applied[finding.rule_id] = plan.rules_applied.get(finding.rule_id, 0) + 1
-        if edits:
-            plan.edits[path] = edits
+        _take_findings(plan, path, report.findings)
+        if path in plan.edits:
             roots_with_edits.add(owner[path].path.resolve())
     if plan.problems:
         return plan
@@ -156,6 +138,17 @@ def plan_port(
         _plan_compat_module(plan, compat_roots, profile, edition, rules_directory)
         _plan_manifest(plan, crate_root / "Cargo.toml", profile)
     return plan
+
+
+def _take_findings(plan: PortPlan, path: Path, findings: list[Finding]) -> None:
+    """A file's findings into the plan, and the edits of their fixes."""
+    plan.findings.extend(findings)
+    edits = [edit for f in findings if f.fix for edit in f.fix.edits]
+    for finding in findings:
+        if finding.fix and finding.fix.edits:
+            plan.rules_applied[finding.rule_id] = plan.rules_applied.get(finding.rule_id, 0) + 1
+    if edits:
+        plan.edits[path] = edits
 
 
 def _rebase(edit: Edit, path: Path) -> Edit:
