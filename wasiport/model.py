@@ -180,7 +180,7 @@ class StageResult(Record):
 class PortResult(Record):
     """Everything `apply` did and found, serialisable for --format json."""
 
-    __slots__ = ("crate_name", "crate_root", "findings", "stages", "commit", "already_ported")
+    __slots__ = ("crate_name", "crate_root", "findings", "stages", "commit", "already_ported", "nothing_to_port")
 
     def __init__(
         self,
@@ -190,13 +190,15 @@ class PortResult(Record):
         stages: list[StageResult] | None = None,
         commit: str | None = None,
         already_ported: bool = False,
+        nothing_to_port: bool = False,
     ) -> None:
         self.crate_name = crate_name
         self.crate_root = crate_root
         self.findings: list[Finding] = [] if findings is None else findings
         self.stages: list[StageResult] = [] if stages is None else stages
         self.commit = commit
-        self.already_ported = already_ported
+        self.already_ported = already_ported  # no change: a port exists and nothing is left to change
+        self.nothing_to_port = nothing_to_port  # no change: no port, and nothing apply changes
 
     @property
     def ok(self) -> bool:

@@ -81,3 +81,24 @@ def test_insertions_at_one_offset_are_ordered_deterministically():
     first = apply_edits(data, [Edit("x", 1, 1, "Y"), Edit("x", 1, 1, "X")])
     second = apply_edits(data, [Edit("x", 1, 1, "X"), Edit("x", 1, 1, "Y")])
     assert first == second == b"aXYb"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "//! A crate.\nmacro_rules! m {\n    () => {};\n}\n",  # the doc comment's node may end with its newline
+        "//! A crate.\n//! More.\n\nuse std::net::TcpStream;\n",
+        "#![allow(dead_code)]\nfn f() {}\n",
+        "fn f() {}\n",
+    ],
+)
+def test_the_compat_module_is_declared_after_inner_attributes_and_before_every_item(code):
+    from wasiport.engine.transforms import module_declaration
+    from wasiport.model import Profile
+
+    source = SourceFile.from_bytes("lib.rs", code.encode())
+    edit = module_declaration(source.data, "lib.rs", Profile(), "\n", source.root, extern_crate=False)
+    before = code.encode()[: edit.start]
+    assert before == b"" or before.endswith(b"\n")
+    assert all(line.startswith((b"//!", b"#!")) for line in before.splitlines() if line.strip())
+    assert not code.encode()[edit.start :].startswith(b"//!")

@@ -26,7 +26,7 @@ what it does, in order:
   5. checks that the module imports WasmEdge's sock_* functions (wasiport inspect)
   6. with --run: runs the consumer's module against real servers (wasiport run)
 
-exit status: 0 ported and verified (or already ported), 1 the port failed to build or
+exit status: 0 ported and verified (or already ported, or nothing to port), 1 the port failed to build or
 verify (rolled back), 2 bad input (dirty tree, unparsable file, malformed Cargo.toml, no toolchain)
 """
 
@@ -170,7 +170,7 @@ def render(outcome, *, dry_run: bool) -> str:
         if outcome.diff:
             lines.append(outcome.diff.rstrip("\n"))
             lines.append("")
-        lines.append(f"dry run: nothing was written ({'already ported' if result.already_ported else 'the diff above is the port'})")
+        lines.append(f"dry run: nothing was written ({_no_change(result) or 'the diff above is the port'})")
     lines.extend(stage_lines(result.stages, detailed=("verify", "export", "manifest")))
     if result.degraded:
         lines.append("degraded on WasmEdge (reported, not hidden):")
@@ -180,9 +180,14 @@ def render(outcome, *, dry_run: bool) -> str:
         lines.extend(f"  {f.path}:{f.span.start_line}: {f.message}" for f in result.manual)
     for note in outcome.notes:
         lines.append(f"note: {note}")
-    if result.already_ported and not dry_run:
-        lines.append(f"{result.crate_name}: already ported, nothing committed")
+    if _no_change(result) and not dry_run:
+        lines.append(f"{result.crate_name}: {_no_change(result)}, nothing committed")
     return "\n".join(lines) + "\n"
+
+
+def _no_change(result) -> str:
+    """Why the port changes nothing ("" when it does): "already ported" only when a port exists."""
+    return "already ported" if result.already_ported else "nothing to port" if result.nothing_to_port else ""
 
 
 def _as_json(outcome) -> dict:
@@ -192,6 +197,7 @@ def _as_json(outcome) -> dict:
         "root": str(result.crate_root),
         "commit": result.commit,
         "already_ported": result.already_ported,
+        "nothing_to_port": result.nothing_to_port,
         "stages": [{"stage": s.stage, "ok": s.ok, "summary": s.summary, "details": s.details} for s in result.stages],
         "findings": [
             {"rule_id": f.rule_id, "path": f.path, "line": f.span.start_line, "column": f.span.start_col,

@@ -35,7 +35,7 @@ from wasiport.port.stages import base_env, clean_repo, commit, plan_crate, toolc
 class PackageOutcome:
     name: str
     version: str
-    action: str  # ported | already ported | substituted | manual | failed
+    action: str  # ported | already ported | nothing to port | substituted | manual | failed
     detail: str = ""
 
 
@@ -145,7 +145,7 @@ def commit_package(
     """The package's port committed in a transaction that stays open until the final build."""
     crate, port_plan = port.crate, port.plan
     if port_plan.is_noop:
-        return PackageOutcome(crate.name, crate.version, "already ported", str(crate.root))
+        return PackageOutcome(crate.name, crate.version, port_plan.no_change, str(crate.root))
     txn = stack.enter_context(vcs.PortTransaction(port.repo_root, branch=request.branch, keep_on_error=request.keep_broken))
     committed = commit(txn, crate, port_plan)
     result.findings.extend(port_plan.findings)

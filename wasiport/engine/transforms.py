@@ -223,8 +223,9 @@ def body_start(scope, data: bytes) -> tuple[int, str]:
         if child.type in ("line_comment", "block_comment"):
             continue
         break
-    # move to the start of the next line
-    newline = data.find(b"\n", offset)
+    # move to the start of the next line (a `//!` comment's node may end with its newline:
+    # then the next line starts right there)
+    newline = offset - 1 if offset > 0 and data[offset - 1 : offset] == b"\n" else data.find(b"\n", offset)
     line_start = newline + 1 if newline >= 0 else len(data)
     if scope.type == "source_file" and offset == scope.start_byte:
         line_start = 0 if not data.startswith(b"\xef\xbb\xbf") else 3

@@ -58,13 +58,13 @@ def apply(request: ApplyRequest, progress: Progress = lambda line: None) -> Appl
     result.stages.append(planned(port_plan))
     if request.dry_run:
         outcome.diff = port_plan.diff() + (consumer_change.diff() if consumer_change else "")
-        result.already_ported = port_plan.is_noop
+        result.already_ported, result.nothing_to_port = port_plan.is_noop and port_plan.port_exists, port_plan.is_noop and not port_plan.port_exists
         return outcome
 
     with vcs.PortTransaction(repo.root, branch=request.branch, keep_on_error=request.keep_broken) as txn:
         if port_plan.is_noop:
-            result.already_ported = True
-            result.stages.append(StageResult("git", True, "already ported: nothing to commit"))
+            result.already_ported, result.nothing_to_port = port_plan.port_exists, not port_plan.port_exists
+            result.stages.append(StageResult("git", True, f"{port_plan.no_change}: nothing to commit"))
         else:
             result.commit = commit(txn, crate, port_plan)
             committed = result.commit[:12] if result.commit else "(no change)"

@@ -24,10 +24,10 @@ from wasiport.engine.context import ScanContext
 from wasiport.errors import UserError
 from wasiport.model import Edit, Finding, PortStatus, Problem, Profile
 from wasiport.paths import rules_dir
-from wasiport.rust.modtree import module_tree
+from wasiport.rust.modtree import module_cfgd_out, module_tree
 from wasiport.rust.source import SourceFile
-from wasiport.check.files import FileTask
-from wasiport.check.filescan import scan_bytes
+from wasiport.check.files import FileTask, crate_files
+from wasiport.check.filescan import scan_file
 from wasiport.engine.pack import load_compat, load_rules
 
 
@@ -50,10 +50,16 @@ class PortPlan:
     contents: dict[Path, bytes] = field(default_factory=dict)  # their new contents
     edits: dict[Path, list[Edit]] = field(default_factory=dict)
     rules_applied: dict[str, int] = field(default_factory=dict)
+    port_exists: bool = False  # a target root declares the compat module: an earlier port
 
     @property
     def is_noop(self) -> bool:
         return not self.contents
+
+    @property
+    def no_change(self) -> str:
+        """Why a plan that changes nothing does: "already ported" only when a port exists."""
+        return "already ported" if self.port_exists else "nothing to port"
 
     @property
     def degraded(self) -> list[Finding]:
@@ -105,24 +111,23 @@ def plan_port(
     plan = PortPlan(crate_root, profile)
     pack = load_rules(profile, directory=rules_directory, compile_queries=True)
     context = ScanContext(profile, load_compat(profile, rules_directory))
-    owner: dict[Path, Root] = {}
-    for root in roots:
-        tree = module_tree(root.path)
-        for missing in tree.missing:
-            plan.notes.append(f"module file not found: {missing}")
-        for path in tree.files:
-            owner.setdefault(path, root)
+    owners = _module_owners(roots, plan)
     root_paths = {r.path.resolve() for r in roots}
+    plan.port_exists = any(_declares_compat(r.path, profile) for r in roots)
     roots_with_edits: set[Path] = set()
-    for path in sorted(owner):
-        task = FileTask(str(path), plan.relative(path), path in root_paths)
-        report, _parsed = scan_bytes(task, path.read_bytes(), pack.rules, context)
+    cfgd_out: dict[Path, bool] = {}
+    for path in _files_of(crate_root, root_paths):
+        report, _parsed, _stat = scan_file(FileTask(str(path), plan.relative(path), path in root_paths), pack.rules, context)
+        if not report.findings and not report.problems:
+            continue
+        if path not in root_paths and module_cfgd_out(path, cfgd_out):
+            continue  # its module is cfg'd out of the wasm build: check drops it too
         if report.problems:
             plan.problems.extend(report.problems)  # nothing may be written: the file is not what its findings describe
             continue
         _take_findings(plan, path, report.findings)
         if path in plan.edits:
-            roots_with_edits.add(owner[path].path.resolve())
+            roots_with_edits.update(r.path.resolve() for r in owners.get(path) or _fallback_owners(roots))
     if plan.problems:
         return plan
     for path, edits in plan.edits.items():
@@ -138,6 +143,32 @@ def plan_port(
         _plan_compat_module(plan, compat_roots, profile, edition, rules_directory)
         _plan_manifest(plan, crate_root / "Cargo.toml", profile)
     return plan
+
+
+def _files_of(crate_root: Path, root_paths: set[Path]) -> list[Path]:
+    """The crate's files as check sees them (wasiport.check.files: not tests/, examples/,
+    benches/, build.rs, nor nested packages), and its target roots wherever they are."""
+    files = {Path(task.path) for task in crate_files(crate_root)}
+    return sorted(files | root_paths)
+
+
+def _module_owners(roots: list[Root], plan: PortPlan) -> dict[Path, list[Root]]:
+    """The roots whose module tree reaches each file (a module shared by lib and bin has two)."""
+    owners: dict[Path, list[Root]] = {}
+    for root in roots:
+        tree = module_tree(root.path)
+        for missing in tree.missing:
+            plan.notes.append(f"module file not found: {missing}")
+        for path in tree.files:
+            owners.setdefault(path, []).append(root)
+    return owners
+
+
+def _fallback_owners(roots: list[Root]) -> list[Root]:
+    """Who declares the compat module for a file no root's `mod` items reach (included some
+    other way): the library, else every binary."""
+    libraries = [r for r in roots if r.kind == "lib"]
+    return libraries or roots
 
 
 def _take_findings(plan: PortPlan, path: Path, findings: list[Finding]) -> None:

@@ -120,7 +120,7 @@ def planned(port_plan: PortPlan) -> StageResult:
 
 def plan_summary(port_plan: PortPlan) -> str:
     if port_plan.is_noop:
-        return f"already ported: {len(port_plan.findings)} remaining finding(s), no change"
+        return f"{port_plan.no_change}: {len(port_plan.findings)} remaining finding(s), no change"
     files = len(port_plan.contents)
     rules = ", ".join(f"{rule} ×{count}" for rule, count in sorted(port_plan.rules_applied.items()))
     return f"{files} file(s) to change; rules: {rules or 'compat module only'}"
