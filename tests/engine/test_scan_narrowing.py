@@ -187,7 +187,10 @@ keywords = ["spawn"]
 prefilter = 'thread\\s*::\\s*spawn'
 query = """(call_expression function: (scoped_identifier name: (identifier) @name) (#eq? @name "spawn")) @site"""
 [[rule.examples]]
-invalid = "fn f() { std::thread::spawn(|| {}); }"
+invalid = """
+fn f() { std::thread::spawn(|| {}); }
+         ^^^^^^^^^^^^^^^^^^^^^^^^^^
+"""
 '''
 
 

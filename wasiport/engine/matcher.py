@@ -12,12 +12,14 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable
 
+from wasiport.engine import transforms
+from wasiport.engine.constraints import Bindings, check_all
 from wasiport.engine.context import CompatData, ScanContext  # noqa: F401 - also imported from here
 from wasiport.engine.rules import Rule, rule_error, validate_lazily_compiled
 from wasiport.model import Finding, Fix, PortStatus, Severity
 from wasiport.rust import syntax
 from wasiport.rust.cfg import WASI, Target
-from wasiport.rust.names import Resolver, normalize, use_items
+from wasiport.rust.names import Resolver, normalize
 from wasiport.rust.source import SourceFile, gap_findings, parse_bytes
 from wasiport.rust.types import TypeOracle
 
@@ -555,17 +557,7 @@ def _reparse_macro(view: _View, macro, body, combined: "_Combined | None" = None
     return None
 
 
-# -- constraints -------------------------------------------------------------------
-
-class _Bindings:
-    __slots__ = ("values", "sure", "severity", "switch")
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-        self.sure = True
-        self.severity: Severity | None = None
-        self.switch: list = []
-
+# -- constraints (see engine/constraints.py) -------------------------------------------
 
 def _first_constraint(rule: Rule) -> tuple | None:
     """(capture, paths) when the first constraint `_evaluate` checks is `resolves-to`."""
@@ -604,14 +596,14 @@ def _evaluate(rule: Rule, captures: dict, view: _View, context: ScanContext, men
         return None
     if syntax.inside(site, {"attribute_item", "inner_attribute_item"}):
         return None
-    bindings = _Bindings()
+    bindings = Bindings()
     for capture, nodes in captures.items():
         bindings.values.setdefault(capture, view.text(nodes[0]))
     for capture, constraints in rule.constraints().items():
         nodes = captures.get(capture)
         if not nodes:
             return None
-        if not _check(constraints, nodes[0], view, bindings, mentions_std_net):
+        if not check_all(constraints, nodes[0], view, bindings, mentions_std_net):
             return None
     severity = bindings.severity or rule.severity
     port, port_note = _port_status(rule, context, bindings)
@@ -635,88 +627,7 @@ def _evaluate(rule: Rule, captures: dict, view: _View, context: ScanContext, men
     )
 
 
-def _check(constraints: dict, node, view: _View, bindings: _Bindings, mentions_std_net: "Callable[[], bool]") -> bool:
-    for name, value in constraints.items():
-        if name == "resolves-to":
-            full = view.resolver.resolve_node(node)
-            if full is None or "::".join(normalize(full)) not in value:
-                return False
-            bindings.values["path"] = "::".join(normalize(full))
-            bindings.values["type"] = normalize(full)[-1]
-        elif name == "qualified":
-            segments = syntax.path_segments(node, view.data) or []
-            if (len(segments) > 1) != value:
-                return False
-        elif name == "not-inside":
-            if syntax.inside(node, set(value)):
-                return False
-        elif name == "trait-in-scope":
-            trait = tuple(value.split("::"))
-            if not view.resolver.trait_in_scope(node, trait):
-                return False
-        elif name == "imports":
-            switch = _imported(node, set(value), view)
-            if not switch:
-                return False
-            bindings.switch = switch
-            bindings.values["items"] = ", ".join(f"`{_describe_use_item(i)}`" for i in switch)
-        elif name == "type-is":
-            wanted = frozenset(tuple(p.split("::")) for p in value)
-            verdict = view.oracle.classify(node, wanted)
-            if verdict.kind == "other":
-                return False
-            if verdict.kind == "unknown":
-                fallback = constraints.get("unknown", "warning")
-                if fallback == "skip" or not mentions_std_net():
-                    return False
-                bindings.sure = False
-                bindings.severity = Severity.parse(fallback)
-                bindings.values.setdefault("type", "TcpStream" if len(wanted) != 1 else next(iter(wanted))[-1])
-                bindings.values["type"] = "/".join(sorted(p[-1] for p in wanted))
-            else:
-                bindings.values["type"] = verdict.path[-1] if verdict.path else ""
-        elif name == "unknown":
-            continue
-    return True
-
-
-def _describe_use_item(item) -> str:
-    path = "::".join(normalize(item.path))
-    if item.is_glob:
-        return f"{path}::*"
-    last = normalize(item.path)[-1] if item.path else ""
-    return path if item.name == last else f"{path} as {item.name}"
-
-
-def _imported(declaration, wanted: set[str], view: _View) -> list:
-    """The items of a use declaration that bring std's socket types into scope.
-
-    A module import (`use std::net;`, `{self}`) counts only if the scope then
-    names a socket type through it (`net::TcpStream`); a glob always counts."""
-    items = use_items(declaration, view.data)
-    module_paths = {tuple(p.split("::")[:-1]) for p in wanted}
-    switch = []
-    for item in items:
-        path = normalize(item.path)
-        if item.is_glob:
-            if path in module_paths:
-                switch.append(item)
-        elif "::".join(path) in wanted:
-            switch.append(item)
-        elif path in module_paths and _alias_names_socket_type(declaration, item.name, wanted, view):
-            switch.append(item)
-    return switch
-
-
-def _alias_names_socket_type(declaration, alias: str, wanted: set[str], view: _View) -> bool:
-    scope_node = Resolver.enclosing_scope_node(declaration)
-    short_names = {p.split("::")[-1] for p in wanted}
-    pattern = re.compile(rb"\b" + re.escape(alias.encode()) + rb"\s*::\s*(" + b"|".join(n.encode() for n in short_names) + rb")\b")
-    text = view.data[scope_node.start_byte : scope_node.end_byte]
-    return bool(pattern.search(text))
-
-
-def _port_status(rule: Rule, context: ScanContext, bindings: _Bindings) -> tuple[PortStatus, str]:
+def _port_status(rule: Rule, context: ScanContext, bindings: Bindings) -> tuple[PortStatus, str]:
     if rule.compat_method:
         method = _fill(rule.compat_method, bindings.values)
         status = context.compat.status(context.profile.socket_api, method)
@@ -732,13 +643,11 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\{([a-z_]+)\}", replace, template)
 
 
-def _fix(rule: Rule, site, view: _View, context: ScanContext, bindings: _Bindings, help_text: str) -> Fix | None:
+def _fix(rule: Rule, site, view: _View, context: ScanContext, bindings: Bindings, help_text: str) -> Fix | None:
     if rule.port is PortStatus.MANUAL and not rule.compat_method and not rule.transform:
         return None
     edits: tuple = ()
     if rule.transform and view.parent is None:  # no edits inside macro bodies
-        from wasiport.engine import transforms  # only files with findings need it
-
         ctx = transforms.FileContext(
             path=view.source.path,
             data=view.data,
@@ -746,10 +655,7 @@ def _fix(rule: Rule, site, view: _View, context: ScanContext, bindings: _Binding
             profile=context.profile,
             is_crate_root=context.is_crate_root,
         )
-        if rule.transform == "gate-use" and bindings.switch:
-            edits = tuple(transforms.gate_use(site, bindings.switch, ctx))
-        elif rule.transform == "route-path":
-            edits = tuple(transforms.route_path(site, ctx))
+        edits = tuple(transforms.TRANSFORMS[rule.transform].edits(site, bindings, ctx))
     return Fix(help_text or rule.help, edits)
 
 

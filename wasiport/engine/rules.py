@@ -9,7 +9,7 @@ A rule file holds `[[rule]]` tables:
     help = "what apply does"
     port = "kept"                     # kept | degraded | manual
     compat-method = "TcpStream::connect_timeout"   # optional: port status from the compat data
-    transform = "gate-use"            # optional: a named transform (see transforms.py)
+    transform = "gate-use"            # optional: a named transform (engine/transforms.py TRANSFORMS)
     keywords = ["connect_timeout"]    # optional (default: the words of the query's predicates):
                                       # every match contains one; the rule runs only on code
                                       # (not `//` comment lines) around them. Words derived
@@ -20,13 +20,23 @@ A rule file holds `[[rule]]` tables:
                                       # start is fast: `re` scans for that literal)
     query = '''(tree-sitter query)'''
     report = "site"                   # the capture whose span is reported (default: the first capture)
-    [rule.where.<capture>]            # semantic constraints (see CONSTRAINTS)
+    [rule.where.<capture>]            # semantic constraints (engine/constraints.py CONSTRAINTS)
     resolves-to = ["std::net::TcpStream"]
-    [[rule.examples]]                 # invalid: must be found; valid: must not; before/after: the fix
-    invalid = '''...'''
+    [[rule.examples]]                 # invalid: must be found where marked; valid: must not;
+    invalid = '''                     # before/after: the fix
+    let s = TcpStream::connect_timeout(a, t);
+            ^^^^^^^^^^^^^^^^^^^^^^^^^^
+    '''
 
-Loading never executes anything from a rule file: TOML is parsed with
-tomllib and queries are compiled by tree-sitter.
+A line of only `^` (and spaces) in an `invalid` example marks where a finding must be:
+the carets stand under the finding's first line, from its first column to its last
+(to the end of that line when the finding goes on). The marker lines are taken out
+before the example is scanned; every finding must be marked, every mark found.
+
+Loading validates a rule against the rule language's tables (constraints and
+transforms: names, value types, what each needs, and the placeholders `{name}` each
+binds for messages) and never executes anything from a rule file: TOML is parsed
+with tomllib and queries are compiled by tree-sitter.
 """
 from __future__ import annotations
 
@@ -38,17 +48,6 @@ from typing import NamedTuple
 from wasiport.errors import UserError
 from wasiport.model import PortStatus, Record, Severity
 
-# constraint name -> the type of its value
-CONSTRAINTS: dict[str, type] = {
-    "resolves-to": list,  # the captured path resolves to one of these full paths
-    "type-is": list,  # the captured expression's inferred type is one of these
-    "unknown": str,  # with type-is: severity for receivers whose type is unknown, or "skip"
-    "imports": list,  # the captured use declaration imports one of these (or their module / a glob)
-    "trait-in-scope": str,  # the trait is imported where the capture is
-    "qualified": bool,  # the captured path is written with a `::` prefix (not a bare imported name)
-    "not-inside": list,  # the capture is not inside any node of these kinds
-}
-TRANSFORMS = {"gate-use", "route-path"}
 RULE_KEYS = {
     "id", "severity", "message", "help", "port", "compat-method", "transform", "keywords", "prefilter", "query",
     "report", "where", "examples", "description",
@@ -56,16 +55,42 @@ RULE_KEYS = {
 EXAMPLE_KEYS = {"invalid", "valid", "before", "after", "note"}
 SKIPPED_DATA_FILES = re.compile(r"^(substitutions|deps-.*|recipes?)\.toml$")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# Patterns for loading only, compiled (by `re`'s cache) at first use: a run served from the
+# pack cache never loads a rule, and each compile costs a pre-commit run ~0.5 ms.
+PLACEHOLDER = r"\{([a-z_]+)\}"  # as the matcher fills them
+MARK_LINE = r"^[ \t]*\^+[ \t]*$"
+
+
+def language() -> tuple[dict, dict]:
+    """The rule language's tables: (constraints, transforms) by name.
+
+    Imported at the first validation, not with this module (a measured cost rule, see
+    wasiport/model.py): a run served from the pack cache unpickles Rules without
+    validating them, and the tables' modules bring the name resolver with them."""
+    from wasiport.engine.constraints import CONSTRAINTS
+    from wasiport.engine.transforms import TRANSFORMS
+
+    return CONSTRAINTS, TRANSFORMS
 
 
 class RuleError(UserError):
     """A malformed rule pack: names the file, the rule and the problem."""
 
 
+class Mark(NamedTuple):
+    """Where an `invalid` example's finding must be: its first line, and the columns it
+    covers there (1-based, end exclusive, as Span counts them)."""
+
+    line: int
+    start_col: int
+    end_col: int
+
+
 class Example(NamedTuple):
     kind: str  # invalid | valid | fix
-    code: str
+    code: str  # without its marker lines
     after: str = ""
+    marks: tuple[Mark, ...] = ()
 
 
 class Rule(NamedTuple):
@@ -185,14 +210,18 @@ def _rule_from_table(path: Path, pack: str, table: dict, index: int, compile_que
     except ValueError:
         raise _fail(path, rule_id, f"`port` must be kept, degraded or manual, not {table.get('port')!r}") from None
     transform = table.get("transform")
-    if transform is not None and transform not in TRANSFORMS:
-        raise _fail(path, rule_id, f"unknown transform {transform!r} (known: {', '.join(sorted(TRANSFORMS))})")
+    transforms = language()[1]
+    if transform is not None and transform not in transforms:
+        raise _fail(path, rule_id, f"unknown transform {transform!r} (known: {', '.join(sorted(transforms))})")
     query_text = table["query"]
     captures = query_captures(query_text, path, rule_id) if compile_queries else None
     report = table.get("report")
     if report is not None and captures is not None and report not in captures:
         raise _fail(path, rule_id, f"`report` names capture @{report}, which the query does not define")
     where = _parse_where(path, rule_id, table.get("where", {}), captures)
+    _check_transform_needs(path, rule_id, transform, where)
+    texts = {key: table[key] for key in ("message", "help", "compat-method") if isinstance(table.get(key), str)}
+    _check_placeholders(path, rule_id, texts, where, captures)
     keywords = table.get("keywords", [])
     if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
         raise _fail(path, rule_id, "`keywords` must be a list of non-empty strings")
@@ -243,19 +272,55 @@ def _parse_where(path: Path, rule_id: str, where: object, captures: set[str] | N
             raise _fail(path, rule_id, f"`where.{capture}` must be a table")
         items = []
         for name, value in constraints.items():
-            expected = CONSTRAINTS.get(name)
-            if expected is None:
-                raise _fail(path, rule_id, f"`where.{capture}`: unknown constraint {name!r} (known: {', '.join(sorted(CONSTRAINTS))})")
-            if not isinstance(value, expected):
-                raise _fail(path, rule_id, f"`where.{capture}.{name}` must be a {expected.__name__}")
-            if name == "unknown" and value != "skip":
+            spec = language()[0].get(name)
+            if spec is None:
+                raise _fail(path, rule_id, f"`where.{capture}`: unknown constraint {name!r} (known: {', '.join(sorted(language()[0]))})")
+            if not isinstance(value, spec.value_type):
+                raise _fail(path, rule_id, f"`where.{capture}.{name}` must be a {spec.value_type.__name__}")
+            missing = [needed for needed in spec.needs if needed not in constraints]
+            if missing:
+                raise _fail(path, rule_id, f"`where.{capture}.{name}` needs {' and '.join(missing)} on the same capture")
+            if spec.validate is not None:
                 try:
-                    Severity.parse(value)
+                    spec.validate(value)
                 except ValueError as err:
-                    raise _fail(path, rule_id, f"`where.{capture}.unknown`: {err}") from None
+                    raise _fail(path, rule_id, f"`where.{capture}.{name}`: {err}") from None
             items.append((name, tuple(value) if isinstance(value, list) else value))
         parsed.append((capture, tuple(items)))
     return tuple(parsed)
+
+
+def _check_transform_needs(path: Path, rule_id: str, transform: str | None, where: tuple) -> None:
+    """`gate-use` switches the items an `imports` constraint found: without one it would do nothing."""
+    if transform is None:
+        return
+    present = {name for _capture, items in where for name, _value in items}
+    for needed in language()[1][transform].needs:
+        if needed not in present:
+            raise _fail(path, rule_id, f"transform {transform!r} needs a `{needed}` constraint in `where` (it works on what that one finds)")
+
+
+def bound_names(where: tuple) -> set[str]:
+    """The placeholders the rule's constraints fill."""
+    constraints = language()[0]
+    return {bound for _capture, items in where for name, _value in items for bound in constraints[name].binds}
+
+
+def _check_placeholders(path: Path, rule_id: str, texts: dict[str, str], where: tuple, captures: set[str] | None) -> None:
+    """Every `{name}` in message, help and compat-method is a capture of the query or a value a
+    constraint binds; captures are checked once the query is compiled (validate_lazily_compiled)."""
+    bound = bound_names(where)
+    for key, text in texts.items():
+        for name in re.findall(PLACEHOLDER, text):
+            if name in bound or captures is None:
+                continue
+            if name not in captures:
+                raise _fail(path, rule_id, f"`{key}` has placeholder {{{name}}}, which is neither a capture of the query nor bound by a constraint ({_known(bound, captures)})")
+
+
+def _known(bound: set[str], captures: set[str]) -> str:
+    names = sorted(bound | captures)
+    return "known: " + ", ".join(names) if names else "the rule binds none"
 
 
 def _parse_examples(path: Path, rule_id: str, examples: object) -> tuple[Example, ...]:
@@ -266,14 +331,34 @@ def _parse_examples(path: Path, rule_id: str, examples: object) -> tuple[Example
         if not isinstance(example, dict) or set(example) - EXAMPLE_KEYS:
             raise _fail(path, rule_id, f"example #{i + 1}: keys must be among {', '.join(sorted(EXAMPLE_KEYS))}")
         if "invalid" in example:
-            parsed.append(Example("invalid", example["invalid"]))
+            code, marks = split_marks(str(example["invalid"]))
+            if not marks:
+                raise _fail(path, rule_id, f"example #{i + 1}: an `invalid` example marks where its finding is (a line of `^` under it)")
+            parsed.append(Example("invalid", code, marks=marks))
         if "valid" in example:
+            if split_marks(str(example["valid"]))[1]:
+                raise _fail(path, rule_id, f"example #{i + 1}: a `valid` example has nothing to mark (a line of `^` marks an `invalid` one's finding)")
             parsed.append(Example("valid", example["valid"]))
         if "before" in example or "after" in example:
             if not ("before" in example and "after" in example):
                 raise _fail(path, rule_id, f"example #{i + 1}: `before` and `after` go together")
             parsed.append(Example("fix", example["before"], example["after"]))
     return tuple(parsed)
+
+
+def split_marks(text: str) -> tuple[str, tuple[Mark, ...]]:
+    """An example without its marker lines, and the marks they make (see the module docstring)."""
+    kept: list[str] = []
+    marks: list[Mark] = []
+    for line in text.splitlines(keepends=True):
+        content = line.rstrip("\r\n")
+        if kept and re.match(MARK_LINE, content):
+            start = len(content) - len(content.lstrip(" \t")) + 1
+            end = len(content.rstrip(" \t")) + 1
+            marks.append(Mark(len(kept), start, end))
+            continue
+        kept.append(line)
+    return "".join(kept), tuple(marks)
 
 
 _STRING_IN_PREDICATE = re.compile(r'#(eq|any-of|match)\?\s+@\w+((?:\s+"[^"]*")+)')
@@ -337,4 +422,6 @@ def validate_lazily_compiled(rule: Rule):
             raise _fail(Path(rule.source_file), rule.short_id, f"`where.{capture}`: the query has no capture @{capture}")
     if rule.report is not None and rule.report not in captures:
         raise _fail(Path(rule.source_file), rule.short_id, f"`report` names capture @{rule.report}, which the query does not define")
+    texts = {"message": rule.message, "help": rule.help, "compat-method": rule.compat_method or ""}
+    _check_placeholders(Path(rule.source_file), rule.short_id, texts, rule.where, captures)
     return query

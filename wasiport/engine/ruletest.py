@@ -1,6 +1,7 @@
 """Every rule carries its own examples; this runs them (`wasiport rules test`).
 
-- invalid: the rule must report at least one finding in the snippet;
+- invalid: the rule must report a finding exactly where each `^` line marks one, and
+  nothing elsewhere (see engine/rules.py for the marker lines);
 - valid: the rule must report nothing;
 - before/after: applying the rule's fixes to `before` gives exactly `after`,
   and the rule finds nothing left to fix in `after` (a second apply is a no-op).
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from wasiport.engine.edits import apply_edits
 from wasiport.engine.matcher import ScanContext, scan_tree
-from wasiport.engine.rules import Example, Rule
+from wasiport.engine.rules import Example, Mark, Rule
 from wasiport.model import Finding
 from wasiport.rust.source import SourceFile
 
@@ -34,9 +35,12 @@ def findings_for(rule: Rule, code: str, context: ScanContext, path: str = "examp
 def run_example(rule: Rule, index: int, example: Example, context: ScanContext) -> ExampleResult:
     found = findings_for(rule, example.code, context)
     if example.kind == "invalid":
-        if found:
+        if not found:
+            return ExampleResult(rule.id, index, "invalid", False, "missing: the rule found nothing in\n" + _indent(example.code))
+        where = {mark_of(f, example.code) for f in found}
+        if where == set(example.marks):
             return ExampleResult(rule.id, index, "invalid", True)
-        return ExampleResult(rule.id, index, "invalid", False, "missing: the rule found nothing in\n" + _indent(example.code))
+        return ExampleResult(rule.id, index, "invalid", False, "found elsewhere than marked:\n" + _marked(example.code, where, set(example.marks)))
     if example.kind == "valid":
         if not found:
             return ExampleResult(rule.id, index, "valid", True)
@@ -62,6 +66,28 @@ def run_rule_examples(rules: list[Rule], context: ScanContext) -> list[ExampleRe
         for index, example in enumerate(rule.examples):
             results.append(run_example(rule, index, example, context))
     return results
+
+
+def mark_of(finding: Finding, code: str) -> Mark:
+    """The mark a finding answers: its first line, and the columns it covers on it."""
+    span = finding.span
+    if span.end_line == span.start_line:
+        return Mark(span.start_line, span.start_col, span.end_col)
+    line = code.splitlines()[span.start_line - 1]
+    return Mark(span.start_line, span.start_col, len(line.rstrip()) + 1)
+
+
+def _marked(code: str, found: set[Mark], expected: set[Mark]) -> str:
+    """The example with a `^` line under each finding and a `-` line under each mark
+    nothing answered, for the reader to compare."""
+    lines = []
+    for number, line in enumerate(code.splitlines(), start=1):
+        lines.append(line)
+        for mark in sorted(m for m in found if m.line == number):
+            lines.append(" " * (mark.start_col - 1) + "^" * max(1, mark.end_col - mark.start_col) + ("" if mark in expected else "  <- found, not marked"))
+        for mark in sorted(m for m in expected - found if m.line == number):
+            lines.append(" " * (mark.start_col - 1) + "-" * max(1, mark.end_col - mark.start_col) + "  <- marked, not found")
+    return _indent("\n".join(lines))
 
 
 def _indent(text: str) -> str:

@@ -9,10 +9,14 @@ Call sites are not edited: the compat module offers std's signatures.
 - gate-use:   split a use declaration and add the gated pair.
 - route-path: `std::net::TcpStream` in code becomes `wasiport_net::TcpStream`,
               where a gated alias makes `wasiport_net` mean `std::net` natively.
+
+Each is registered once in TRANSFORMS with what it needs from the rule's constraints
+(`gate-use` needs an `imports` constraint: it switches the items that one found); the
+loader (engine/rules.py) checks a rule against it, the matcher calls it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 from wasiport.model import Edit, Profile
 from wasiport.rust import syntax
@@ -23,8 +27,7 @@ STD_NET = ("std", "net")
 SWITCHED = frozenset({"TcpStream", "TcpListener", "UdpSocket", "ToSocketAddrs", "Incoming"})
 
 
-@dataclass(frozen=True)
-class FileContext:
+class FileContext(NamedTuple):  # not a dataclass: the check path imports this (see wasiport/model.py)
     """What the transforms need to know about the file being edited."""
 
     path: str
@@ -32,6 +35,27 @@ class FileContext:
     newline: str
     profile: Profile
     is_crate_root: bool = False
+
+
+class Transform(NamedTuple):
+    name: str
+    needs: tuple[str, ...]  # constraints the rule's `where` must hold (their bindings feed the edits)
+    edits: Callable  # (site node, Bindings, FileContext) -> list[Edit]
+    doc: str
+
+
+TRANSFORMS: dict[str, Transform] = {}
+
+
+def transform(name: str, *, needs: tuple[str, ...] = (), doc: str):
+    """Register the decorated function as transform `name` (once)."""
+
+    def register(edits: Callable) -> Callable:
+        assert name not in TRANSFORMS, f"transform {name} registered twice"
+        TRANSFORMS[name] = Transform(name, needs, edits, doc)
+        return edits
+
+    return register
 
 
 def is_switched_path(path: tuple[str, ...]) -> bool:
@@ -115,6 +139,11 @@ def gate_use(declaration, switch: list[UseItem], ctx: FileContext) -> list[Edit]
     return edits
 
 
+@transform("gate-use", needs=("imports",), doc="split the use declaration: std's items natively, the compat module's under the gate")
+def gate_use_edits(site, bindings, ctx: FileContext) -> list[Edit]:
+    return gate_use(site, bindings.switch, ctx) if bindings.switch else []
+
+
 def _list_items(list_node) -> list:
     return [c for c in list_node.named_children if c.type not in ("line_comment", "block_comment", "attribute_item")]
 
@@ -184,6 +213,11 @@ def route_path(path_node, ctx: FileContext) -> list[Edit]:
     if scope is not None:
         edits.append(_alias_insertion(scope, ctx))
     return edits
+
+
+@transform("route-path", doc="a `std::net::X` path in code goes through the compat module's gated alias")
+def route_path_edits(site, bindings, ctx: FileContext) -> list[Edit]:
+    return route_path(site, ctx)
 
 
 def _alias_insertion(scope, ctx: FileContext) -> Edit:

@@ -25,8 +25,10 @@ from wasiport.rust import cfg as cfgmod
 from wasiport.rust import syntax
 from wasiport.rust.source import parse_bytes, read_rust
 
-_PATH_ATTRIBUTE = re.compile(r'#\s*\[\s*path\s*=\s*"([^"]+)"\s*\]')
-_ANY_MOD_DECLARATION = re.compile(rb"\bmod\s+\w+\s*;")
+# Compiled (by `re`'s cache) at first use: `check` imports this module, and a run served
+# from its cache never asks.
+_PATH_ATTRIBUTE = r'#\s*\[\s*path\s*=\s*"([^"]+)"\s*\]'
+_ANY_MOD_DECLARATION = rb"\bmod\s+\w+\s*;"
 MAX_MACRO_DEPTH = 4  # macros inside macros that declare modules: a few levels in real crates
 MAX_MODULE_DEPTH = 16
 
@@ -93,7 +95,7 @@ def _macro_mod_items(node, data: bytes, target: cfgmod.Target, out: bool, inline
     if macro is None:
         return
     trees = [c for c in macro.children if c.type == "token_tree"]
-    if not trees or not _ANY_MOD_DECLARATION.search(data[trees[-1].start_byte : trees[-1].end_byte]):
+    if not trees or not re.search(_ANY_MOD_DECLARATION, data[trees[-1].start_byte : trees[-1].end_byte]):
         return
     out = out or syntax.node_cfg(macro, data, target) is False or (node is not macro and syntax.node_cfg(node, data, target) is False)
     body = data[trees[-1].start_byte + 1 : trees[-1].end_byte - 1]
@@ -118,7 +120,7 @@ def _parsed_body(data: bytes):
 
 def path_attribute(item, data: bytes) -> str | None:
     for attribute in syntax.outer_attributes(item):
-        match = _PATH_ATTRIBUTE.search(data[attribute.start_byte : attribute.end_byte].decode("utf-8", "replace"))
+        match = re.search(_PATH_ATTRIBUTE, data[attribute.start_byte : attribute.end_byte].decode("utf-8", "replace"))
         if match:
             return match.group(1)
     return None
