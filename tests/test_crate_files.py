@@ -59,6 +59,24 @@ def test_in_wasm_build_leaves_nested_packages_to_themselves():
     assert in_wasm_build("src/inner/lib.rs", nested)
 
 
+def test_the_walk_takes_exactly_the_files_in_wasm_build_says(tmp_path):
+    crate = tmp_path / "tree"
+    names = [
+        "src/lib.rs", "src/net/tcp.rs", "src/bin/tool.rs", "build.rs", "src/build.rs", "tests/it.rs",
+        "examples/a.rs", "benches/b.rs", "src/tests/helper.rs", "target/debug/x.rs", ".cache/y.rs",
+        "inner/src/lib.rs", "inner/tests/t.rs", "tools/gen/src/main.rs", "tools/src/lib.rs", "notes.txt",
+    ]
+    for name in names:
+        (crate / name).parent.mkdir(parents=True, exist_ok=True)
+        (crate / name).write_text("fn f() {}\n")
+    for package in ("", "inner", "tools/gen"):
+        (crate / package / "Cargo.toml").write_text('[package]\nname = "x"\nversion = "0.1.0"\n')
+    nested = {"inner", "tools/gen"}
+    for all_targets in (False, True):
+        walked = {Path(t.path).relative_to(crate.resolve()).as_posix() for t in crate_files(crate, all_targets=all_targets)}
+        assert walked == {n for n in names if in_wasm_build(n, nested, all_targets=all_targets)}
+
+
 # -- small crates -------------------------------------------------------------------------------
 
 MACRO_LIB = """\

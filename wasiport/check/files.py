@@ -146,14 +146,9 @@ def _walk_directory(
     directories: list | None,
 ) -> Iterator[list[FileTask]]:
     """`walk` below one given directory, depth first, in batches per top-level entry."""
-    cwd_prefix = cwd.rstrip("/") + "/"
-    root = str(given.resolve())
-    given_text = os.fspath(given)
-    # What `Path(given_text, relative, name).as_posix()` starts with (Path normalises).
-    given_base = Path(given_text).as_posix()
-    given_prefix = "" if given_base == "." else given_base if given_base.endswith("/") else given_base + "/"
+    here = _GivenDirectory(given, cwd, taken, all_targets)
     # (directory, its path relative to root, whether its .rs files can be in the build, crate dir)
-    stack: list[tuple[str, str, bool, str]] = [(root, "", True, "")]
+    stack: list[tuple[str, str, bool, str]] = [(str(given.resolve()), "", True, "")]
     batch: list[FileTask] = []
     subtree = ""  # the entry of the given directory whose subtree is being walked
     while stack:
@@ -171,41 +166,67 @@ def _walk_directory(
         manifest_entry = next((f for f in files if f.name == "Cargo.toml"), None)
         is_package = manifest_entry is not None
         if manifest_entry is not None:
-            manifest_path = Path(os.path.join(given_text, relative, "Cargo.toml") if relative else os.path.join(given_text, "Cargo.toml"))
-            manifest = str(manifest_path)
+            manifest, display = here.manifest(directory, relative, manifest_entry)
             manifests.append(manifest)
-            # its display without resolve() (see the .rs files below)
-            real = directory.rstrip("/") + "/Cargo.toml"
-            if not manifest_entry.is_symlink():
-                manifest_displays[manifest] = real[len(cwd_prefix) :] if real.startswith(cwd_prefix) else manifest_path.as_posix()
+            if display is not None:
+                manifest_displays[manifest] = display
         if is_package and relative and not nested_crates:
             continue  # another package: none of its files are this one's, nor below it
         if is_package:
             crate = directory
         if in_build:
-            # whether a file here is a crate root (`looks_like_crate_root`), worked out per directory
-            in_src, in_bin = directory.endswith("/src"), directory.endswith("/src/bin")
-            for entry in files:
-                name = entry.name
-                if not file_in_build(name, is_package, all_targets=all_targets):
-                    continue
-                path = directory + "/" + name if directory != "/" else "/" + name
-                if taken is not None:
-                    if path in taken:
-                        continue
-                    taken.add(path)
-                if entry.is_symlink():
-                    display = display_path(Path(given_text, relative, name), Path(cwd))
-                elif path.startswith(cwd_prefix):
-                    display = path[len(cwd_prefix) :]
-                else:
-                    display = given_prefix + (relative + "/" + name if relative else name)
-                batch.append(FileTask(path, display, in_bin or (in_src and name in ROOT_NAMES), crate))
+            batch.extend(here.files(directory, relative, files, is_package, crate))
         for name in subdirs:
             sub_in_build = in_build and subdirectory_in_build(name, is_package, all_targets=all_targets)
             stack.append((directory + "/" + name if directory != "/" else "/" + name, relative + "/" + name if relative else name, sub_in_build, crate))
     if batch:
         yield batch
+
+
+class _GivenDirectory:
+    """Paths and display paths below one directory given to `walk`, made from strings:
+    no `resolve()` per file (it stats every path component)."""
+
+    def __init__(self, given: Path, cwd: str, taken: set[str] | None, all_targets: bool) -> None:
+        self.given_text = os.fspath(given)
+        # What `Path(given_text, relative, name).as_posix()` starts with (Path normalises).
+        base = Path(self.given_text).as_posix()
+        self.given_prefix = "" if base == "." else base if base.endswith("/") else base + "/"
+        self.cwd = cwd
+        self.cwd_prefix = cwd.rstrip("/") + "/"
+        self.taken = taken
+        self.all_targets = all_targets
+
+    def manifest(self, directory: str, relative: str, entry: os.DirEntry) -> tuple[str, str | None]:
+        """A Cargo.toml's path as given, and its display path (None for a symlink)."""
+        manifest_path = Path(os.path.join(self.given_text, relative, "Cargo.toml") if relative else os.path.join(self.given_text, "Cargo.toml"))
+        if entry.is_symlink():
+            return str(manifest_path), None
+        real = directory.rstrip("/") + "/Cargo.toml"
+        return str(manifest_path), real[len(self.cwd_prefix) :] if real.startswith(self.cwd_prefix) else manifest_path.as_posix()
+
+    def files(self, directory: str, relative: str, files: list[os.DirEntry], is_package: bool, crate: str) -> list[FileTask]:
+        """The tasks for a directory's files that are in the build."""
+        tasks = []
+        # whether a file here is a crate root (`looks_like_crate_root`), worked out per directory
+        in_src, in_bin = directory.endswith("/src"), directory.endswith("/src/bin")
+        for entry in files:
+            name = entry.name
+            if not file_in_build(name, is_package, all_targets=self.all_targets):
+                continue
+            path = directory + "/" + name if directory != "/" else "/" + name
+            if self.taken is not None:
+                if path in self.taken:
+                    continue
+                self.taken.add(path)
+            if entry.is_symlink():
+                display = display_path(Path(self.given_text, relative, name), Path(self.cwd))
+            elif path.startswith(self.cwd_prefix):
+                display = path[len(self.cwd_prefix) :]
+            else:
+                display = self.given_prefix + (relative + "/" + name if relative else name)
+            tasks.append(FileTask(path, display, in_bin or (in_src and name in ROOT_NAMES), crate))
+        return tasks
 
 
 def _list_directory(directory: str, directories: list | None) -> tuple[list[str], list[os.DirEntry]] | None:
