@@ -38,13 +38,11 @@ def load_compat(profile: Profile, directory: Path | None = None, *, use_cache: b
 
 
 def _load_compat_file(path: Path) -> CompatData:
-    import tomllib  # here (a measured cost rule, see wasiport/model.py): a run served from the cache never parses TOML
+    # Imported here (a measured cost rule, see wasiport/model.py): a run served from the
+    # cache never parses TOML, nor loads the reader.
+    from wasiport.tomlread import read_toml
 
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: not valid TOML: {err}") from None
-    return compat_from_document(document, path)
+    return compat_from_document(read_toml(path), path)
 
 
 # "unsupported" (the compat module returns an Unsupported error) needs manual work at that site.
