@@ -58,7 +58,7 @@ def is_generated(data: bytes) -> bool:
     return GENERATED_MARKER in data[:300]
 
 
-def scan_file(task: FileTask, rules: list[Rule], context: ScanContext) -> tuple[FileReport, bool, tuple[int, int] | None]:
+def scan_file(task: FileTask, rules: list[Rule], context: ScanContext, *, for_edits: bool = False) -> tuple[FileReport, bool, tuple[int, int] | None]:
     """Scan one file: its report, whether it was parsed, and the (size, mtime) of what was read.
 
     The stat comes from the open file, so the cache entry describes the bytes that
@@ -69,14 +69,15 @@ def scan_file(task: FileTask, rules: list[Rule], context: ScanContext) -> tuple[
         report = FileReport(task.display)
         report.problems.append(Problem("wasiport/unreadable", f"cannot read file: {err.strerror}", task.display))
         return report, False, None
-    report, parsed = scan_bytes(task, data, rules, context)
+    report, parsed = scan_bytes(task, data, rules, context, for_edits=for_edits)
     return report, parsed, (st.st_size, st.st_mtime_ns)
 
 
-def scan_bytes(task: FileTask, data: bytes, rules: list[Rule], context: ScanContext) -> tuple[FileReport, bool]:
+def scan_bytes(task: FileTask, data: bytes, rules: list[Rule], context: ScanContext, *, for_edits: bool = False) -> tuple[FileReport, bool]:
     """Scan a file's bytes: its report (findings with their fixes, and problems), and whether
     it was parsed. `context` is the run's; the file's own (crate root or not, its crate's
-    declarations) is made here."""
+    declarations) is made here. `for_edits` (apply): a fix that would edit what the grammar
+    could not read is a problem too (check reports those sites as not examined instead)."""
     report = FileReport(task.display)
     # ASCII is UTF-8: skip check_readable's decode for the common case (same outcome).
     problem = None if len(data) <= MAX_FILE_BYTES and data.isascii() else check_readable(task.display, data)
@@ -101,9 +102,10 @@ def scan_bytes(task: FileTask, data: bytes, rules: list[Rule], context: ScanCont
         context.profile, context.compat, is_crate_root=task.is_crate_root, crate_index=provider_for(Path(task.path)), target=context.target
     )
     report.findings.extend(scan_tree(source, rules, file_context, active))
-    unread = unread_edit_problem(source, [edit for f in report.findings if f.fix for edit in f.fix.edits])
-    if unread is not None:  # never edit what the grammar could not read: apply refuses the file
-        report.problems.append(unread)
+    if for_edits:  # never edit what the grammar could not read: apply refuses the file
+        unread = unread_edit_problem(source, [edit for f in report.findings if f.fix for edit in f.fix.edits])
+        if unread is not None:
+            report.problems.append(unread)
     return report, True
 
 

@@ -117,7 +117,7 @@ def plan_port(
     roots_with_edits: set[Path] = set()
     cfgd_out: dict[Path, bool] = {}
     for path in _files_of(crate_root, root_paths):
-        report, _parsed, _stat = scan_file(FileTask(str(path), plan.relative(path), path in root_paths), pack.rules, context)
+        report, _parsed, _stat = scan_file(FileTask(str(path), plan.relative(path), path in root_paths), pack.rules, context, for_edits=True)
         if not report.findings and not report.problems:
             continue
         if path not in root_paths and module_cfgd_out(path, cfgd_out):
