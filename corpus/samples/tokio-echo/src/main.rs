@@ -41,6 +41,11 @@ async fn serve(addr: &str, connections: usize) -> io::Result<()> {
             }
         }));
     }
+    // Stop listening before waiting for the tasks. Besides being tidy, this matters on tokio_wasi:
+    // its runtime cannot interrupt its own wait for socket events (WASI has no wake-up
+    // descriptor), so a task that finishes cannot wake `main` while `main` still waits on an
+    // open listener; with nothing else to wait on, the runtime's wait returns at once.
+    drop(listener);
     for task in tasks {
         task.await.map_err(|error| io::Error::new(io::ErrorKind::Other, error.to_string()))?;
     }
