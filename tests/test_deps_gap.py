@@ -9,7 +9,7 @@ from pathlib import Path
 from wasiport.cargo.versions import Version
 from wasiport.deps.data import SubstituteEntry
 from wasiport.deps.gap import api_needles, changelog_additions, quoted_names, version_gap
-from wasiport.deps.proof import prove
+from wasiport.deps.proof import prove_substitute
 
 SECTIONED = """# 2.3.0 (May 1st, 2026)
 
@@ -119,9 +119,9 @@ def test_no_gap_when_the_substitute_is_not_behind_and_a_note_without_changelog(t
 
 
 def test_proof_of_a_substitute_that_was_not_built_or_run() -> None:
-    proof = prove(entry(), native_packages={"tokio"}, wasm_packages={"tokio"}, module=None, run_exit_code=None)
+    proof = prove_substitute(entry(), native_packages={"tokio"}, wasm_packages={"tokio"}, module=None, run_exit_code=None)
     assert proof.as_dict() == {"built": False, "inspected": False, "run": None}
     assert "tokio_wasi is not in the wasm build" in proof.detail and "not run" in proof.detail
-    failed = prove(entry(), native_packages={"tokio"}, wasm_packages={"tokio_wasi"}, module=None, run_exit_code=3)
+    failed = prove_substitute(entry(), native_packages={"tokio"}, wasm_packages={"tokio_wasi"}, module=None, run_exit_code=3)
     assert failed.as_dict() == {"built": True, "inspected": False, "run": False}
     assert "run failed (exit 3)" in failed.detail
