@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.modern_cargo import ModernCargo, make_modern_cargo, modern_toolchain_available
 from tests.support.offline_cargo import OfflineCargo, make_offline_cargo, toolchain_available
 
 # Fixtures for real servers (redis_server) live with their helpers.
@@ -23,6 +24,17 @@ def offline_cargo(tmp_path_factory: pytest.TempPathFactory) -> OfflineCargo:
     if not toolchain_available():
         pytest.skip("Debian's rustc, cargo and wasm32 std are not installed (see .ci/run)")
     return make_offline_cargo(tmp_path_factory.mktemp("offline-cargo"))
+
+
+@pytest.fixture(scope="session")
+def modern_cargo(tmp_path_factory: pytest.TempPathFactory) -> ModernCargo:
+    """rustc/cargo 1.96 for wasm32-wasip1 with a private CARGO_HOME that reaches crates.io.
+
+    Skips (with the reason) only where `.ci/modern-toolchain` has not assembled it; `.ci/run`
+    does, so in CI these tests always run."""
+    if not modern_toolchain_available():
+        pytest.skip("rustc 1.96 for wasm32-wasip1 is not assembled (run .ci/modern-toolchain)")
+    return make_modern_cargo(tmp_path_factory.mktemp("modern-cargo"))
 
 
 @pytest.fixture

@@ -165,6 +165,34 @@ def test_misaligned_fdstat_and_poll_pointers_trap_as_in_both_runtimes(tmp_path: 
     assert poll.status is RunStatus.TRAPPED and "misaligned" in poll.message
 
 
+def test_poll_without_subscriptions_is_inval_and_a_huge_count_is_fault(tmp_path: Path) -> None:
+    # mio_wasi polls with nothing registered when a tokio_wasi runtime has no sockets left, and
+    # relies on INVAL (not a wait forever) to return from its park.
+    assert errno_of(tmp_path, "(call $exit (call $poll (i32.const 512) (i32.const 1024) (i32.const 0) (i32.const 2048)))") == Errno.INVAL
+    assert errno_of(tmp_path, "(call $exit (call $poll (i32.const 512) (i32.const 1024) (i32.const 0x7FFFFFFF) (i32.const 2048)))") == Errno.FAULT
+
+
+def test_poll_on_an_unknown_descriptor_next_to_a_socket_is_an_event_error(tmp_path: Path) -> None:
+    """A reactor that polls a descriptor it already closed gets BADF in that event at once,
+    first, with whatever the socket beside it reports: no wait, no trap."""
+    subscriptions = (
+        "(i64.store (i32.const 512) (i64.const 1)) (i32.store8 (i32.const 520) (i32.const 1))"
+        f" (i32.store (i32.const 528) {FD})"  # FD_READ on the (silent) socket
+        " (i64.store (i32.const 560) (i64.const 2)) (i32.store8 (i32.const 568) (i32.const 1))"
+        " (i32.store (i32.const 576) (i32.const 0x70000000))"  # FD_READ on no descriptor
+    )
+    body = (
+        f"{OPEN_TCP} {subscriptions}"
+        " (drop (call $poll (i32.const 512) (i32.const 1024) (i32.const 2) (i32.const 2048)))"
+        # exit with 100 * events + 10 * (userdata of the first) + its error
+        " (call $exit (i32.add (i32.mul (i32.load (i32.const 2048)) (i32.const 100))"
+        " (i32.add (i32.mul (i32.wrap_i64 (i64.load (i32.const 1024))) (i32.const 10)) (i32.load16_u (i32.const 1032)))))"
+    )
+    code = errno_of(tmp_path, body)
+    # an unconnected TCP socket reports a hang-up on Linux, so it may come second
+    assert code % 100 == 20 + Errno.BADF and code // 100 in (1, 2)
+
+
 def test_fdstat_out_of_bounds_is_fault(tmp_path: Path) -> None:
     assert errno_of(tmp_path, "(call $exit (call $fdstat (i32.const 1) (i32.const 65528)))") == Errno.FAULT
 

@@ -405,6 +405,44 @@ def test_nonblocking_socket_through_fdstat_and_poll(rawsock: Path, compile_cache
     assert out["after_close_fdstat"] == str(Errno.BADF.value)
 
 
+def test_reactor_serves_many_connections_from_one_poll(rawsock: Path, compile_cache: Path) -> None:
+    """mio_wasi's pattern: a non-blocking listener, accepts until AGAIN, every socket and a
+    timeout in one poll_oneoff; 40 Python clients are connected at the same time."""
+    clients = 40
+    guest = GuestInBackground(rawsock, ("reactor", str(clients)), compile_cache)
+    port = int(guest.wait_for(r"listening port=(\d+)").group(1))
+    guest.wait_for(r"idle timeouts=1")  # nothing connected yet: the clock subscription fired
+    connections = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(clients)]
+    replies = []
+    for index, conn in enumerate(connections):
+        message = f"message {index:02d} ".encode() * 50
+        conn.sendall(message)
+        received = b""
+        while len(received) < len(message):
+            received += conn.recv(65536)
+        replies.append(received == message)
+    for conn in connections:
+        conn.close()
+    out = fields(guest.finish())
+    assert all(replies)
+    assert (out["accepted"], out["echoed"]) == (str(clients), str(sum(len(f"message {i:02d} ") * 50 for i in range(clients))))
+    assert int(out["most_subscriptions"]) >= clients + 1  # every connection in one call, plus the clock
+    assert int(out["accept_again"]) >= 1 and int(out["read_again"]) >= 1
+    assert out["listener_flags"] == "4"  # NONBLOCK, as fd_fdstat_set_flags left it
+
+
+def test_nonblocking_connect_is_in_progress_then_writable(rawsock: Path, run_guest) -> None:
+    with tcp_peer(lambda conn: conn.sendall(conn.recv(4))) as port:
+        out = fields(run_guest(rawsock, "connect-nb", "127.0.0.1", str(port)))
+    assert (out["connect_errno"], out["writable"], out["so_error"]) == (str(Errno.INPROGRESS.value), "true", "0")
+    assert out["reply"] == "ping"
+    # a closed port: the connect still starts, and SO_ERROR says it was refused (as a WASI errno)
+    out = fields(run_guest(rawsock, "connect-nb", "127.0.0.1", str(free_port())))
+    assert out["connect_errno"] in (str(Errno.INPROGRESS.value), str(Errno.CONNREFUSED.value))
+    assert out["so_error"] in ("0", str(Errno.CONNREFUSED.value))
+    assert out["connect_errno"] == str(Errno.CONNREFUSED.value) or out["so_error"] == str(Errno.CONNREFUSED.value)
+
+
 def test_socket_options_round_trip(rawsock: Path, run_guest) -> None:
     out = fields(run_guest(rawsock, "sockopts"))
     assert (out["stream_type"], out["dgram_type"]) == ("2", "1")  # WASI socket types, not Linux's

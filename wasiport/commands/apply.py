@@ -132,18 +132,50 @@ def _run_deps(request, args, progress) -> int:
     if args.format == "json":
         print(json.dumps({
             "stages": [{"stage": s.stage, "ok": s.ok, "summary": s.summary, "details": s.details} for s in outcome.result.stages],
-            "packages": [{"name": p.name, "version": p.version, "action": p.action, "detail": p.detail} for p in outcome.packages],
+            "packages": [
+                {"name": p.name, "version": p.version, "action": p.action, "detail": p.detail}
+                | ({"proof": p.proof.as_dict(), "proof_detail": p.proof.detail} if p.proof else {})
+                for p in outcome.packages
+            ],
             "messages": outcome.messages,
+            "version_gaps": [_gap_json(gap) for gap in outcome.gaps],
             "module": str(outcome.module) if outcome.module else None,
+            "run_output": outcome.run_output,
         }, indent=2))
-        return 0
+        return _deps_exit_code(outcome)
     print("\n".join(stage_lines(outcome.result.stages)))
+    if outcome.run_output:
+        print("run output:")
+        print("\n".join(f"  {line}" for line in outcome.run_output.splitlines()))
     print("summary:")
     for package in outcome.packages:
         print(f"  {package.action:<15} {package.name} {package.version}: {package.detail}")
+        if package.proof:
+            print(f"  {'':<15} {package.proof.detail}")
     for message in outcome.messages:
         print(f"  {message}")
-    return 0
+    for gap in outcome.gaps:
+        print(f"  version gap: {gap.describe()}")
+    return _deps_exit_code(outcome)
+
+
+def _deps_exit_code(outcome) -> int:
+    """The module's own exit status when --run ran it (as `apply --run` returns it), else 0."""
+    return outcome.run_exit_code or 0
+
+
+def _gap_json(gap) -> dict:
+    return {
+        "crate": gap.crate,
+        "resolved": str(gap.resolved),
+        "substitute": gap.substitute,
+        "tracks": str(gap.tracks),
+        "additions": None if gap.additions is None else [
+            {"version": str(a.version), "text": a.text, "names": list(a.names)} for a in gap.additions
+        ],
+        "uses": [{"name": u.name, "version": str(u.addition.version), "path": str(u.path), "line": u.line} for u in gap.uses],
+        "summary": gap.describe(),
+    }
 
 
 def stage_lines(stages, detailed: tuple[str, ...] = ()) -> list[str]:

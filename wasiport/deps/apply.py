@@ -18,15 +18,19 @@ from pathlib import Path
 from wasiport import vcs
 from wasiport.cargo import find_toolchain
 from wasiport.check.scan import scan_crate
+from wasiport.cargo.versions import Version
+from wasiport.deps.gap import VersionGap, version_gap
 from wasiport.deps.graph import GraphReport, PackageReport, Remedy, SourceKind, analyze
+from wasiport.deps.proof import SubstituteProof, prove_substitute
 from wasiport.deps.substitutions import SubstitutionPlan, plan_substitutions
 from wasiport.errors import UserError
 from wasiport.fsutil import FileBackup, atomic_write
 from wasiport.model import PortResult, StageResult
 from wasiport.port.consumer import plan_consumer, takes_port_by_patch
 from wasiport.port.plan import PortPlan
-from wasiport.port.prove import consumer_subject, prove
+from wasiport.port.prove import Proof, consumer_subject, prove
 from wasiport.port.request import ApplyRequest, PortFailed, Progress
+from wasiport.port.run import run_port_captured
 from wasiport.port.sources import Crate, locate
 from wasiport.port.stages import base_env, clean_repo, commit, plan_crate, toolchain_env
 
@@ -37,6 +41,7 @@ class PackageOutcome:
     version: str
     action: str  # ported | already ported | nothing to port | substituted | manual | failed
     detail: str = ""
+    proof: SubstituteProof | None = None  # substitutes: built / inspected / run
 
 
 @dataclass
@@ -45,6 +50,9 @@ class DepsOutcome:
     packages: list[PackageOutcome] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     module: Path | None = None
+    gaps: list[VersionGap] = field(default_factory=list)  # substitutes behind the user's version
+    run_output: str | None = None  # what the module printed under --run
+    run_exit_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -86,14 +94,19 @@ def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) ->
                 outcome.packages.append(commit_package(port, stack, request, partly, backups, result))
             result.stages.append(StageResult("git", True, f"{sum(p.action.startswith('ported') for p in outcome.packages)} package(s) ported"))
             backups.extend(write_substitutions(substitution_plan))
-            outcome.packages.extend(
-                PackageOutcome(p.name, p.version, "substituted", p.substitution.entry.label)
-                for p in graph.needing_action
-                if p.remedy is Remedy.SUBSTITUTE and p.substitution is not None
-            )
+            substituted = [p for p in graph.needing_action if p.remedy is Remedy.SUBSTITUTE and p.substitution is not None]
+            outcome.packages.extend(PackageOutcome(p.name, p.version, "substituted", p.substitution.entry.label) for p in substituted)
+            outcome.gaps = substitute_gaps(substituted, project_sources(graph))
             result.stages.append(StageResult("manifest", True, f"{len(substitution_plan.files)} file(s) with substitutions", [str(f.path) for f in substitution_plan.files]))
             if request.build:
-                outcome.module = prove_project(consumer, request, env, progress, result)
+                proof = prove_project(consumer, request, env, progress, result)
+                outcome.module = proof.module
+                if request.run_args is not None:
+                    run, stage = run_port_captured(outcome.module, request, progress)
+                    result.stages.append(stage)
+                    outcome.run_output = run.stdout.decode("utf-8", "replace") + run.stderr.decode("utf-8", "replace")
+                    outcome.run_exit_code = run.exit_code
+                attach_proofs(outcome.packages, substituted, proof, outcome.run_exit_code)
             else:
                 result.stages.append(StageResult("build", True, "skipped (--no-build): nothing was confirmed"))
         except BaseException as failure:
@@ -173,7 +186,7 @@ def write_substitutions(substitution_plan: SubstitutionPlan) -> list[FileBackup]
     return backups
 
 
-def prove_project(consumer: Path, request: ApplyRequest, env: dict[str, str], progress: Progress, result: PortResult) -> Path | None:
+def prove_project(consumer: Path, request: ApplyRequest, env: dict[str, str], progress: Progress, result: PortResult) -> Proof:
     """The project itself (a package or a virtual workspace) built and inspected once."""
     toolchain = find_toolchain(request.toolchain, env, cwd=consumer.parent)
     subject = consumer_subject(consumer, consumer.parent.name, features=request.features, no_default_features=request.no_default_features)
@@ -182,4 +195,37 @@ def prove_project(consumer: Path, request: ApplyRequest, env: dict[str, str], pr
     failure = proof.failure(keep_broken=request.keep_broken)
     if failure is not None:
         raise failure
-    return proof.module
+    return proof
+
+
+def project_sources(graph: GraphReport) -> list[Path]:
+    """The project's own Rust files (its workspace members), where a version gap would bite."""
+    files: list[Path] = []
+    for package in graph.packages:
+        if package.source is SourceKind.WORKSPACE:
+            files += [p for p in sorted(package.root.rglob("*.rs")) if not {"target", "wasiport"} & set(p.relative_to(package.root).parts)]
+    return files
+
+
+def substitute_gaps(substituted: list[PackageReport], sources: list[Path]) -> list[VersionGap]:
+    """For each substitute that follows an older upstream than the one resolved natively, the
+    API the user's version added since (from its changelog) and where the project uses it."""
+    gaps = []
+    for package in substituted:
+        entry = package.substitution.entry
+        gap = version_gap(package.name, Version.parse(package.version), package.root, entry.tracks, entry.label, sources)
+        if gap is not None:
+            gaps.append(gap)
+    return gaps
+
+
+def attach_proofs(packages: list[PackageOutcome], substituted: list[PackageReport], proof: Proof, run_exit_code: int | None) -> None:
+    """Fill in what the native and wasm builds, the module and the run prove of each substitute."""
+    native = {a.package for a in proof.steps[0].result.artifacts}
+    wasm = {a.package for a in proof.steps[-1].result.artifacts}
+    entries = {p.name: p.substitution.entry for p in substituted}
+    for outcome in packages:
+        if outcome.action == "substituted" and outcome.name in entries:
+            outcome.proof = prove_substitute(
+                entries[outcome.name], native_packages=native, wasm_packages=wasm, module=proof.module, run_exit_code=run_exit_code
+            )

@@ -33,6 +33,8 @@ fn main() {
         "resolve" => resolve(text(rest, 0), text(rest, 1), number(rest, 2) as u8),
         "poll" => poll_read(ip(rest, 0), number(rest, 1) as u16, number(rest, 2)),
         "nonblock" => nonblock(ip(rest, 0), number(rest, 1) as u16),
+        "reactor" => reactor(number(rest, 0) as usize),
+        "connect-nb" => connect_nonblocking(ip(rest, 0), number(rest, 1) as u16),
         "byte-reader" => byte_reader(ip(rest, 0), number(rest, 1) as u16),
         "fdstat" => fdstat_of(number(rest, 0) as u32),
         "block-recv" => block_recv(ip(rest, 0), number(rest, 1) as u16),
@@ -289,6 +291,122 @@ fn nonblock(ip: [u8; 4], port: u16) {
     let (_, flags, _) = must("fdstat", wasi::fdstat(fd));
     println!("blocking_flags={} close={}", flags, errno_of(wasi::close(fd)));
     println!("after_close_fdstat={}", wasi::fdstat(fd).err().unwrap_or(0));
+}
+
+/// An echo server run the way mio_wasi drives sockets: a non-blocking listener (set through
+/// fd_fdstat_set_flags, as libc's fcntl does), accepts in non-blocking mode until AGAIN, every
+/// descriptor in one level-triggered poll_oneoff with a clock timeout, reads until AGAIN.
+/// Serves `connections` connections, then prints what it saw.
+fn reactor(connections: usize) {
+    const TIMER: u64 = u64::MAX;
+    const LISTENER: u64 = u64::MAX - 1;
+    let listener = must("open", wasi::open(wasi::INET4, wasi::STREAM));
+    must("bind", wasi::bind(listener, [127, 0, 0, 1], 0));
+    must("listen", wasi::listen(listener, 128));
+    must("setflags", wasi::set_fdflags(listener, wasi::FDFLAGS_NONBLOCK));
+    let (_, _, port) = must("local", wasi::local_addr(listener));
+    say(format!("listening port={}", port));
+    let (mut open, mut accepted, mut accept_again, mut read_again) = (Vec::new(), 0usize, 0usize, 0usize);
+    let (mut timeouts, mut most_subscriptions, mut echoed) = (0usize, 0usize, 0usize);
+    let mut buf = [0u8; 4096];
+    while accepted < connections || !open.is_empty() {
+        let mut subs = vec![wasi::clock_subscription(TIMER, 100_000_000)];
+        if accepted < connections {
+            subs.push(wasi::fd_read_subscription(LISTENER, listener));
+        }
+        subs.extend(open.iter().map(|&fd| wasi::fd_read_subscription(fd as u64, fd)));
+        most_subscriptions = most_subscriptions.max(subs.len());
+        for event in must("poll", wasi::poll(&subs)) {
+            if event.error != 0 {
+                say(format!("event_error={} userdata={}", event.error, event.userdata));
+                process::exit(1);
+            }
+            match event.userdata {
+                TIMER => {
+                    timeouts += 1;
+                    if timeouts == 1 {
+                        say("idle timeouts=1".to_string());
+                    }
+                }
+                LISTENER => loop {
+                    match wasi::accept(listener, wasi::FDFLAGS_NONBLOCK) {
+                        Ok(fd) => {
+                            open.push(fd);
+                            accepted += 1;
+                        }
+                        Err(wasi::AGAIN) => {
+                            accept_again += 1;
+                            break;
+                        }
+                        Err(errno) => must("accept", Err(errno)),
+                    }
+                },
+                fd => {
+                    let fd = fd as u32;
+                    loop {
+                        match wasi::recv(fd, &mut buf) {
+                            Ok(0) => {
+                                must("close", wasi::close(fd));
+                                open.retain(|&other| other != fd);
+                                break;
+                            }
+                            Ok(n) => {
+                                send_all(fd, &buf[..n]);
+                                echoed += n;
+                            }
+                            Err(wasi::AGAIN) => {
+                                read_again += 1;
+                                break;
+                            }
+                            Err(errno) => must("recv", Err(errno)),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let (_, flags, _) = must("fdstat", wasi::fdstat(listener));
+    println!(
+        "accepted={} echoed={} accept_again={} read_again={} most_subscriptions={} listener_flags={}",
+        accepted, echoed, accept_again, read_again, most_subscriptions, flags
+    );
+}
+
+/// Send on a non-blocking socket: wait for room with a write subscription when it is full.
+fn send_all(fd: u32, mut data: &[u8]) {
+    while !data.is_empty() {
+        match wasi::send(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(wasi::AGAIN) => {
+                must("poll", wasi::poll(&[wasi::fd_write_subscription(1, fd)]));
+            }
+            Err(errno) => must("send", Err(errno)),
+        }
+    }
+}
+
+/// A non-blocking connect, as mio_wasi's TcpStream::connect makes it: INPROGRESS, then a write
+/// subscription (with a timeout) says when it is done, and SO_ERROR says how it went.
+fn connect_nonblocking(ip: [u8; 4], port: u16) {
+    let fd = must("open", wasi::open(wasi::INET4, wasi::STREAM));
+    must("setflags", wasi::set_fdflags(fd, wasi::FDFLAGS_NONBLOCK));
+    let connect_errno = errno_of(wasi::connect(fd, ip, port));
+    let ready = must("poll", wasi::poll(&[
+        wasi::fd_write_subscription(1, fd),
+        wasi::clock_subscription(2, 5_000_000_000),
+    ]));
+    let writable = ready.iter().any(|event| event.userdata == 1 && event.error == 0);
+    let error = must("so_error", wasi::get_opt(fd, wasi::SOL_SOCKET, SO_ERROR, 4));
+    let so_error = u32::from_le_bytes([error[0], error[1], error[2], error[3]]);
+    println!("connect_errno={} writable={} so_error={}", connect_errno, writable, so_error);
+    if so_error == 0 {
+        send_all(fd, b"ping");
+        let mut reply = [0u8; 4];
+        must("setflags", wasi::set_fdflags(fd, 0));
+        let n = must("recv", wasi::recv(fd, &mut reply));
+        println!("reply={}", String::from_utf8_lossy(&reply[..n]));
+    }
+    must("close", wasi::close(fd));
 }
 
 /// Small reads, a peek and polls on one connection: what a byte-at-a-time

@@ -14,6 +14,9 @@ pub const DGRAM: u32 = 1;
 pub const SOL_SOCKET: u32 = 0;
 pub const EVENTTYPE_CLOCK: u8 = 0;
 pub const EVENTTYPE_FD_READ: u8 = 1;
+pub const EVENTTYPE_FD_WRITE: u8 = 2;
+pub const AGAIN: u32 = 6;
+pub const INPROGRESS: u32 = 26;
 pub const FDFLAGS_NONBLOCK: u32 = 4;
 pub const SHUT_WR: u32 = 2;
 
@@ -319,9 +322,17 @@ pub fn getaddrinfo(node: &str, service: &str, family: u8) -> Result<Vec<Resolved
 }
 
 pub fn fd_read_subscription(userdata: u64, fd: u32) -> Subscription {
+    fd_subscription(userdata, EVENTTYPE_FD_READ, fd)
+}
+
+pub fn fd_write_subscription(userdata: u64, fd: u32) -> Subscription {
+    fd_subscription(userdata, EVENTTYPE_FD_WRITE, fd)
+}
+
+fn fd_subscription(userdata: u64, kind: u8, fd: u32) -> Subscription {
     let mut raw = [0u8; 48];
     raw[0..8].copy_from_slice(&userdata.to_le_bytes());
-    raw[8] = EVENTTYPE_FD_READ;
+    raw[8] = kind;
     raw[16..20].copy_from_slice(&fd.to_le_bytes());
     Subscription(raw)
 }
