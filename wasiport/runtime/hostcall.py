@@ -261,7 +261,18 @@ def _raw_adapter(
             return 0
 
         return call8
-    raise ValueError(f"no raw adapter for {nparams} parameters")
+
+    # Wider calls (proxy-wasm's proxy_http_call has 10 parameters, gRPC calls 12)
+    # are rare: slicing is fast enough for them.
+    def call_many(env: int, caller: int, args: int, count: int) -> int:
+        a = views.get(args) or view_at(args)
+        try:
+            a[0] = impl(*a[0 : _SLOT_WORDS * nparams : _SLOT_WORDS])
+        except BaseException as exc:
+            return stop(exc)
+        return 0
+
+    return call_many
 
 
 def _public_adapter(impl: HostImpl, failures: HostFailures) -> Callable[..., int | None]:

@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import wasmtime
 
@@ -88,8 +89,38 @@ class RunOutcome:
     timings: RunTimings = field(default_factory=RunTimings)
 
 
-def run_module(path: Path, config: RunConfig = RunConfig()) -> RunOutcome:
-    """Run `path` to completion; raises UserError for input that cannot run at all."""
+class GuestProgram(Protocol):
+    """What to do with an instantiated module: a WASI command's `_start`, or a proxy-wasm lifecycle.
+
+    `define_imports` adds the program's own host functions (after WASI and the
+    socket functions, before unknown imports become traps); `run` drives the
+    instance and lets wasm errors (wasmtime.Trap, WasmtimeError) propagate."""
+
+    def define_imports(self, linker: wasmtime.Linker, module: wasmtime.Module, host: GuestHost) -> None: ...
+
+    def run(self, store: wasmtime.Store, instance: wasmtime.Instance, host: GuestHost) -> None: ...
+
+
+class CommandProgram:
+    """A WASI command: call `_start` once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def define_imports(self, linker: wasmtime.Linker, module: wasmtime.Module, host: GuestHost) -> None:
+        return None
+
+    def run(self, store: wasmtime.Store, instance: wasmtime.Instance, host: GuestHost) -> None:
+        start = instance.exports(store).get("_start")
+        if not isinstance(start, wasmtime.Func):
+            raise UserError(f"{self.path}: not a WASI command (it exports no _start function)")
+        start(store)
+
+
+def run_module(path: Path, config: RunConfig = RunConfig(), program: GuestProgram | None = None) -> RunOutcome:
+    """Run `path` to completion; raises UserError for input that cannot run at all.
+
+    `program` says what running means (default: a WASI command's `_start`)."""
     started = time.perf_counter()
     if not path.is_file():
         raise UserError(f"{path}: no such file")
@@ -102,8 +133,9 @@ def run_module(path: Path, config: RunConfig = RunConfig()) -> RunOutcome:
     planned = plan_host_functions(import_signatures(module))
     timings = RunTimings(load=time.perf_counter() - started)
     outputs = _Outputs(config)
+    program = program if program is not None else CommandProgram(path)
     try:
-        outcome = _execute(path, config, engine, module, planned, policy, outputs, timings)
+        outcome = _execute(path, config, engine, module, planned, policy, outputs, timings, program)
     finally:
         stdout, stderr = outputs.finish()
     outcome.stdout, outcome.stderr = stdout, stderr
@@ -113,7 +145,7 @@ def run_module(path: Path, config: RunConfig = RunConfig()) -> RunOutcome:
 
 
 @dataclass
-class _Host:
+class GuestHost:
     """Everything the host functions of one run share."""
 
     memory: GuestMemory
@@ -140,6 +172,7 @@ def _execute(
     policy: NetworkPolicy,
     outputs: _Outputs,
     timings: RunTimings,
+    program: GuestProgram,
 ) -> RunOutcome:
     store = wasmtime.Store(engine)
     store.set_wasi(_wasi_config(path, config, outputs))
@@ -162,11 +195,12 @@ def _execute(
                 host.failures,
                 fast=config.fast_host_calls,
             )
+        program.define_imports(linker, module, host)
         unsupported = _undefined_imports(linker, store, module)
         if unsupported:
             linker.define_unknown_imports_as_traps(module)
         instantiate_at = time.perf_counter()
-        error = _run_start(path, config, engine, store, linker, module, host, timings)
+        error = _run_program(path, config, engine, store, linker, module, host, timings, program)
     finally:
         host.release()
     if isinstance(host.failures.error, KeyboardInterrupt):
@@ -179,27 +213,28 @@ def _execute(
     return outcome
 
 
-def _make_host(engine: wasmtime.Engine, store: wasmtime.Store, policy: NetworkPolicy, config: RunConfig) -> _Host:
+def _make_host(engine: wasmtime.Engine, store: wasmtime.Store, policy: NetworkPolicy, config: RunConfig) -> GuestHost:
     memory = GuestMemory()
     bridge = WasiBridge(engine, store)
     interrupt = Interrupt()
     denied_log = config.on_denied or (lambda decision: _log.warning("%s", decision.message()))
     sockets = SocketHost(memory, policy, bridge, denied_log)
     descriptors = DescriptorOps(memory, sockets, bridge, interrupt)
-    return _Host(memory, bridge, interrupt, sockets, descriptors, HostFailures())
+    return GuestHost(memory, bridge, interrupt, sockets, descriptors, HostFailures())
 
 
-def _run_start(
+def _run_program(
     path: Path,
     config: RunConfig,
     engine: wasmtime.Engine,
     store: wasmtime.Store,
     linker: wasmtime.Linker,
     module: wasmtime.Module,
-    host: _Host,
+    host: GuestHost,
     timings: RunTimings,
+    program: GuestProgram,
 ) -> Exception | None:
-    """Instantiate and call _start under the watchdog; the wasm error that ended it, if any."""
+    """Instantiate and run the program under the watchdog; the wasm error that ended it, if any."""
     watchdog = _start_watchdog(config.timeout, config.cancel, engine, host.interrupt, host.sockets)
     instantiate_at = time.perf_counter()
     try:
@@ -213,9 +248,9 @@ def _run_start(
                 raise UserError(f"{path}: cannot instantiate: {err}") from None
             return err
         timings.instantiate = time.perf_counter() - instantiate_at
-        start = _entry_point(path, store, instance, host.memory)
+        _attach_memory(store, instance, host.memory)
         try:
-            start(store)
+            program.run(store, instance, host)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as err:
             return err
         return None
@@ -339,15 +374,10 @@ def _undefined_imports(linker: wasmtime.Linker, store: wasmtime.Store, module: w
     return missing
 
 
-def _entry_point(path: Path, store: wasmtime.Store, instance: wasmtime.Instance, memory: GuestMemory) -> wasmtime.Func:
-    exports = instance.exports(store)
-    guest_memory = exports.get("memory")
+def _attach_memory(store: wasmtime.Store, instance: wasmtime.Instance, memory: GuestMemory) -> None:
+    guest_memory = instance.exports(store).get("memory")
     if isinstance(guest_memory, wasmtime.Memory):
         memory.attach(store, guest_memory)
-    start = exports.get("_start")
-    if not isinstance(start, wasmtime.Func):
-        raise UserError(f"{path}: not a WASI command (it exports no _start function)")
-    return start
 
 
 class _Watchdog:
