@@ -3,7 +3,9 @@
 Exit codes: the module's own (proc_exit, modulo 256; 0 when _start returns),
 134 when it traps (the trap and its wasm backtrace go to stderr), 124 when
 --timeout stops it, 130 on Ctrl-C, 2 for bad input (no such file, not a WASI
-command, a bad --allow value).
+command, a bad --allow value). A proxy-wasm plugin (it exports
+`proxy_abi_version_*`) is driven through its lifecycle instead
+(wasiport/commands/plugin.py, with its own exit codes).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from wasiport.commands.common import parse_env
+from wasiport.commands.plugin import PLUGIN_EPILOG, add_plugin_options, plugin_options_given, run_plugin_command
 from wasiport.errors import UserError
 
 # After --timeout, blocked host calls are woken and wasm code is interrupted;
@@ -34,14 +37,15 @@ reported on stderr; names whose addresses are all denied do not resolve.
 
 exit status: the module's exit code; 134 if it traps; 124 if --timeout
 stops it; 130 on Ctrl-C; 2 for bad arguments.
-"""
+
+""" + PLUGIN_EPILOG
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "run",
-        help="run a module with WasmEdge's socket host functions",
-        description="Run a WASI command module on wasmtime with WasmEdge's socket host functions.",
+        help="run a module (or a proxy-wasm plugin) with WasmEdge's socket host functions",
+        description="Run a WASI command module, or a proxy-wasm plugin, on wasmtime with WasmEdge's socket host functions.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -68,6 +72,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the module after this long")
     parser.add_argument("--no-cache", action="store_true", help="do not use wasmtime's compilation cache")
+    add_plugin_options(parser)
 
 
 def _guest_args(args: argparse.Namespace) -> list[str]:
@@ -100,9 +105,19 @@ def run(args: argparse.Namespace) -> int:
         inherit_stdin=True,
         on_denied=lambda decision: print(f"wasiport: {decision.message()}", file=sys.stderr, flush=True),
     )
+    plugin = _is_plugin(args.module)
+    if not plugin and plugin_options_given(args):
+        raise UserError(
+            f"{args.module}: {', '.join(plugin_options_given(args))} are for proxy-wasm plugins, "
+            "and this module exports no proxy_abi_version_* function"
+        )
+    if plugin and guest_args:
+        raise UserError(f"{args.module}: a proxy-wasm plugin takes no arguments (got {' '.join(guest_args)})")
     hard_stop = _hard_stop(args.timeout)
     try:
         with _cancel_on_interrupt() as cancel:
+            if plugin:
+                return _plugin_exit(run_plugin_command(args, replace(config, cancel=cancel)), cancel)
             outcome = run_module(args.module, replace(config, cancel=cancel))
     finally:
         if hard_stop is not None:
@@ -119,6 +134,26 @@ def run(args: argparse.Namespace) -> int:
     elif outcome.status is RunStatus.TIMED_OUT:
         print(f"wasiport: {outcome.message}", file=sys.stderr)
     return outcome.exit_code
+
+
+def _is_plugin(path: Path) -> bool:
+    """Whether the module exports a proxy-wasm ABI marker (unreadable files go to the runner's checks)."""
+    from wasiport.runtime.proxywasm import is_proxy_wasm_module
+    from wasiport.wasm import read_module
+
+    if not path.is_file():
+        return False
+    try:
+        exports = read_module(path).exports
+    except UserError:
+        return False
+    return is_proxy_wasm_module(export.name for export in exports)
+
+
+def _plugin_exit(code: int, cancel: threading.Event) -> int:
+    if cancel.is_set():
+        raise KeyboardInterrupt
+    return code
 
 
 def parse_dir(text: str) -> tuple[str, str]:
