@@ -89,8 +89,11 @@ def lookup_server() -> Iterator[int]:
 def test_seed_plugin_sets_and_gets_through_redis_under_the_apisix_host(seed_plugin, redis_server):
     module, env = seed_plugin
     config = f"redis=127.0.0.1:{redis_server.port} key=wasiport:seed value=from-the-plugin"
+    # it links on the WasmEdge APISIX ships (0.10: first-version socket functions only)
+    linked = run_wasiport(env, "inspect", str(module), "--runtime", "wasmedge-0.10")
+    assert linked.returncode == 0 and "Links on wasmedge-0.10: yes" in linked.stdout, linked.stdout
     done = run_wasiport(
-        env, "run", "--host", "apisix", str(module), "--plugin-config", config,
+        env, "run", "--host", "apisix", "--runtime", "wasmedge-0.10", str(module), "--plugin-config", config,
         "--request", "POST /orders?id=7", "--header", "x-trace: abc", "--body", "hello body", timeout=300,
     )
     assert done.returncode == 0, done.stderr

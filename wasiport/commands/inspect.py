@@ -1,7 +1,8 @@
 """`wasiport inspect FILE`: does a wasm module (or a wasm32 rlib) use WasmEdge's sockets?
 
 Exit status: 0 when the file is ported or has no networking, 1 when it is not
-ported (std's sockets, which fail on WASI at run time), 2 on bad input.
+ported (std's sockets, which fail on WASI at run time) or, with --runtime, when
+an import would not link on that WasmEdge release; 2 on bad input.
 
 `--format json` prints one object with stable keys; see
 `wasiport.wasm.module.inspection_to_json` for the list (schema 1).
@@ -33,6 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("file", type=Path, metavar="FILE", help="a .wasm module or an .rlib built for wasm32")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--all", action="store_true", help="list every std function, socket crate function and object, not the first few")
+    parser.add_argument(
+        "--runtime",
+        metavar="wasmedge-X.Y",
+        help=(
+            "also check that the module links on this WasmEdge release (wasmedge-0.10 .. wasmedge-0.14, or a release "
+            "such as 0.10.0); exit 1 if an import would not (rules/wasmedge/runtimes.toml)"
+        ),
+    )
     parser.set_defaults(func=run)
 
 
@@ -40,11 +49,55 @@ def run(args: argparse.Namespace) -> int:
     from wasiport.wasm.inspect import Verdict, inspect_file, inspection_to_json
 
     inspection = inspect_file(args.file)
+    problems = runtime_problems(inspection, args.runtime) if args.runtime else None
     if args.format == "json":
-        sys.stdout.write(json.dumps(inspection_to_json(inspection), indent=2) + "\n")
+        document = inspection_to_json(inspection)
+        if problems is not None:
+            document["runtime"] = {"name": problems[0], "problems": [_problem_json(p) for p in problems[1]]}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         sys.stdout.write(render_text(inspection, show_all=args.all))
+        if problems is not None:
+            sys.stdout.write(render_runtime(*problems))
+    if problems is not None and problems[1]:
+        return 1
     return 1 if inspection.verdict is Verdict.NOT_PORTED else 0
+
+
+def runtime_problems(inspection: "Inspection", runtime: str) -> tuple[str, list]:
+    """(the runtime's name, the imports that would not link on it)."""
+    from wasiport.errors import UserError
+    from wasiport.wasm.runtimes import ImportType, find_runtime, link_problems, load_runtimes, socket_function_names
+
+    if inspection.kind != "module":
+        raise UserError(f"{inspection.path}: --runtime checks a linked module (.wasm), not an archive")
+    table = load_runtimes()
+    spec = find_runtime(runtime, table)
+    imports = [
+        ImportType(i.module, i.name, i.signature.params, i.signature.results)
+        for i in inspection.imports
+        if i.kind == "func" and i.signature is not None
+    ]
+    return spec.name, link_problems(imports, spec, socket_function_names(table))
+
+
+def render_runtime(name: str, problems: list) -> str:
+    if not problems:
+        return f"Links on {name}: yes\n"
+    lines = [f"Links on {name}: no ({len(problems)} import{'s' if len(problems) != 1 else ''} would fail)"]
+    lines.extend(f"  {problem.message()}" for problem in problems)
+    return "\n".join(lines) + "\n"
+
+
+def _problem_json(problem) -> dict:
+    return {
+        "module": problem.module,
+        "name": problem.name,
+        "kind": problem.kind,
+        "imported": problem.got,
+        "defined": problem.expected or None,
+        "message": problem.message(),
+    }
 
 
 def render_text(inspection: "Inspection", *, show_all: bool = False) -> str:

@@ -72,6 +72,11 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the module after this long")
     parser.add_argument("--no-cache", action="store_true", help="do not use wasmtime's compilation cache")
+    parser.add_argument(
+        "--runtime",
+        metavar="wasmedge-X.Y",
+        help="link only what that WasmEdge release defines (0.10 to 0.14): a module that would not load there fails here too",
+    )
     add_plugin_options(parser)
 
 
@@ -104,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         program_name=args.module.name,
         inherit_stdin=True,
         on_denied=lambda decision: print(f"wasiport: {decision.message()}", file=sys.stderr, flush=True),
+        runtime=args.runtime,
     )
     plugin = _is_plugin(args.module)
     if not plugin and plugin_options_given(args):

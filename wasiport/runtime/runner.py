@@ -27,10 +27,11 @@ from wasiport.errors import UserError
 from wasiport.runtime.bridge import WasiBridge
 from wasiport.runtime.fdops import DescriptorOps, Interrupt
 from wasiport.runtime.hostcall import HostFailures, define_host_function
-from wasiport.runtime.linking import WASI_MODULE, HostFunction, import_signatures, plan_host_functions
+from wasiport.runtime.linking import WASI_MODULE, HostFunction, ImportSignature, import_signatures, plan_host_functions
 from wasiport.runtime.memory import GuestMemory
 from wasiport.runtime.policy import NetworkPolicy, PolicyDecision, PolicyError, build_policy
 from wasiport.runtime.sockets import SocketHost
+from wasiport.wasm.runtimes import ImportType, find_runtime, link_problems, load_runtimes, socket_function_names
 
 EXIT_TRAP = 134  # 128 + SIGABRT, what wasmtime's own CLI returns for a trap
 EXIT_TIMEOUT = 124  # what coreutils' timeout(1) returns
@@ -64,6 +65,7 @@ class RunConfig:
     on_stderr: OutputSink | None = None
     on_denied: Callable[[PolicyDecision], None] | None = None  # the policy log; logging by default
     fast_host_calls: bool = True  # False: wasmtime-py's public (slow) host-function API
+    runtime: str | None = None  # "wasmedge-0.10": link only what that WasmEdge release defines
 
 
 @dataclass
@@ -130,7 +132,10 @@ def run_module(path: Path, config: RunConfig = RunConfig(), program: GuestProgra
         raise UserError(str(err)) from None
     engine = wasmtime.Engine(_engine_config(config.cache_dir))
     module = _load(engine, path)
-    planned = plan_host_functions(import_signatures(module))
+    signatures = import_signatures(module)
+    if config.runtime is not None:
+        refuse_unlinkable(path, signatures, config.runtime)
+    planned = plan_host_functions(signatures)
     timings = RunTimings(load=time.perf_counter() - started)
     outputs = _Outputs(config)
     program = program if program is not None else CommandProgram(path)
@@ -257,6 +262,20 @@ def _run_program(
     finally:
         if watchdog is not None:
             watchdog.cancel()
+
+
+def refuse_unlinkable(path: Path, signatures: list[ImportSignature], runtime: str) -> None:
+    """Fail as the WasmEdge release `runtime` would when the module imports what it lacks."""
+    table = load_runtimes()
+    spec = find_runtime(runtime, table)
+    imports = [ImportType(s.module, s.name, s.params, s.results) for s in signatures]
+    problems = link_problems(imports, spec, socket_function_names(table))
+    if problems:
+        details = "; ".join(problem.message() for problem in problems)
+        raise UserError(
+            f"{path}: instantiation failed on {spec.name}: {details}",
+            hint=f"`wasiport inspect {path.name} --runtime {spec.name}` lists them; rebuild against a socket crate for that release",
+        )
 
 
 def _engine_config(cache_dir: Path | None) -> wasmtime.Config:
