@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="wasmedge-X.Y",
         help=(
             "also check that the module links on this WasmEdge release (wasmedge-0.10 .. wasmedge-0.14, or a release "
-            "such as 0.10.0); exit 1 if an import would not (rules/wasmedge/runtimes.toml)"
+            "such as 0.10.0); exit 1 if an import would not (rules/wasmedge/runtimes/wasmedge.toml)"
         ),
     )
     parser.set_defaults(func=run)

@@ -1,6 +1,6 @@
 """Will a module link on a given WasmEdge release? The runtime table and the link check.
 
-The table is data (`rules/wasmedge/runtimes.toml`, each fact with its source):
+The table is data (`rules/wasmedge/runtimes/wasmedge.toml`, each fact with its source):
 for each release line, the socket functions WasmEdge registers and their
 forms (parameter counts). `link_problems` does what WasmEdge's instantiation
 does with a module's imports: an import of a function the release lacks is
@@ -19,7 +19,7 @@ from wasiport.errors import UserError
 from wasiport.paths import rules_dir
 
 WASI_MODULE = "wasi_snapshot_preview1"
-TABLE_FILE = Path("wasmedge") / "runtimes.toml"
+TABLE_FILE = Path("wasmedge") / "runtimes" / "wasmedge.toml"
 UNKNOWN_IMPORT = "unknown import"
 INCOMPATIBLE_IMPORT = "incompatible import type"
 
