@@ -1,8 +1,8 @@
 """The seed's plugin, proven: a proxy-wasm plugin for APISIX that talks to Redis.
 
 `tests/fixtures/proxywasm/seed-plugin` is a cdylib on the proxy-wasm Rust SDK
-0.2.2 from crates.io (vendored with a modern cargo for Debian's rustc 1.63,
-once_cell kept at 1.19) whose on_configure SETs and GETs a key through the
+0.2.2 from crates.io (resolved for Debian's rustc 1.63 and vendored by a newer
+cargo, tests/support/crates_io.py; once_cell kept below 1.20) whose on_configure SETs and GETs a key through the
 corpus's redis-style client. `wasiport apply redis-sample` ports the client
 inside the plugin project and builds it; `wasiport run --host apisix` runs
 it against a real redis-server, and redis-cli reads the value back.
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import ci_like_env, git_repo, run_wasiport
-from tests.support.crates_io import link_vendored, modern_cargo, vendor_crates
+from tests.support.crates_io import newer_cargo, vendor_for_old_cargo
 from tests.support.offline_cargo import OfflineCargo, add_crate, make_offline_cargo, toolchain_available
 from tests.support.servers import free_port
 
@@ -26,6 +26,25 @@ REPO = Path(__file__).resolve().parent.parent
 SEED = REPO / "tests" / "fixtures" / "proxywasm" / "seed-plugin"
 # The SDK release for rustc 1.63; its hashbrown needs ahash, whose once_cell >= 1.21 needs rustc 1.65.
 SDK_CRATES = {"proxy-wasm": "=0.2.2", "once_cell": ">=1.17, <1.20", "log": "0.4"}
+
+
+def vendor_sdk(root: Path) -> Path:
+    """The SDK and what it needs, as crates.io has them, in a directory of `name-version/` crates."""
+    project = root / "sdk-deps"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "lib.rs").write_text("")
+    requirements = "".join(f'{name} = "{version}"\n' for name, version in SDK_CRATES.items())
+    (project / "Cargo.toml").write_text(
+        f'[package]\nname = "sdk-deps"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\n{requirements}\n[workspace]\n'
+    )
+    return vendor_for_old_cargo(project, root / "vendor", cargo_home=root / "newer-cargo-home").directory
+
+
+def link_into(registry: Path, vendored: Path) -> None:
+    """Add the vendored crates to a directory source next to Debian's (theirs win on a tie)."""
+    for crate in sorted(vendored.iterdir()):
+        if crate.is_dir() and not (registry / crate.name).exists():
+            (registry / crate.name).symlink_to(crate)
 
 pytestmark = [pytest.mark.cargo, pytest.mark.redis]
 
@@ -35,13 +54,12 @@ def plugin_cargo(tmp_path_factory: pytest.TempPathFactory) -> OfflineCargo:
     """An offline registry of its own: Debian's crates, the stand-ins, redis-sample and the SDK."""
     if not toolchain_available():
         pytest.skip("Debian's rustc, cargo and wasm32 std are not installed (see .ci/run)")
-    cargo = modern_cargo()
-    if cargo is None:
-        pytest.skip("vendoring the proxy-wasm SDK needs cargo >= 1.84 (rustup's) to resolve by rust-version")
+    if newer_cargo() is None:
+        pytest.skip("vendoring the proxy-wasm SDK needs a newer cargo (rustup's, or .ci/modern-toolchain's)")
     root = tmp_path_factory.mktemp("seed-cargo")
     offline = make_offline_cargo(root / "cargo")
     add_crate(offline.registry, REPO / "corpus" / "samples" / "redis-sample")
-    link_vendored(vendor_crates(cargo, SDK_CRATES, root / "vendor"), offline.registry)
+    link_into(offline.registry, vendor_sdk(root))
     return offline
 
 
