@@ -14,6 +14,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -63,9 +64,15 @@ def plugin_cargo(tmp_path_factory: pytest.TempPathFactory) -> OfflineCargo:
     return offline
 
 
+class SeedBuild(NamedTuple):
+    module: Path  # the plugin's .wasm
+    env: dict  # the offline cargo environment it was built in
+    project: Path  # the plugin project, with redis-sample ported inside it
+
+
 @pytest.fixture(scope="module")
-def seed_plugin(plugin_cargo: OfflineCargo, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """The seed plugin with redis-sample ported by `wasiport apply`: (the .wasm, the environment)."""
+def seed_plugin(plugin_cargo: OfflineCargo, tmp_path_factory: pytest.TempPathFactory) -> SeedBuild:
+    """The seed plugin with redis-sample ported by `wasiport apply`."""
     work = tmp_path_factory.mktemp("seed")
     project = work / "seed-plugin"
     shutil.copytree(SEED, project, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
@@ -76,7 +83,7 @@ def seed_plugin(plugin_cargo: OfflineCargo, tmp_path_factory: pytest.TempPathFac
     assert "links to WasmEdge's socket functions" in done.stdout
     module = Path(env["CARGO_TARGET_DIR"]) / "wasm32-wasi" / "debug" / "seed_plugin.wasm"
     assert module.is_file()
-    return module, env
+    return SeedBuild(module, env, project)
 
 
 @pytest.fixture
@@ -105,7 +112,7 @@ def lookup_server() -> Iterator[int]:
 
 
 def test_seed_plugin_sets_and_gets_through_redis_under_the_apisix_host(seed_plugin, redis_server):
-    module, env = seed_plugin
+    module, env, _ = seed_plugin
     config = f"redis=127.0.0.1:{redis_server.port} key=wasiport:seed value=from-the-plugin"
     # it links on the WasmEdge APISIX ships (0.10: first-version socket functions only)
     linked = run_wasiport(env, "inspect", str(module), "--runtime", "wasmedge-0.10")
@@ -123,7 +130,7 @@ def test_seed_plugin_sets_and_gets_through_redis_under_the_apisix_host(seed_plug
 
 
 def test_seed_plugin_refuses_to_start_when_redis_is_down(seed_plugin):
-    module, env = seed_plugin
+    module, env, _ = seed_plugin
     config = f"redis=127.0.0.1:{free_port()} key=k value=v"
     done = run_wasiport(env, "run", "--host", "apisix", str(module), "--plugin-config", config, timeout=300)
     assert done.returncode == 3
@@ -132,7 +139,7 @@ def test_seed_plugin_refuses_to_start_when_redis_is_down(seed_plugin):
 
 
 def test_tick_period_panics_under_apisix_as_in_production_and_ticks_under_the_spec(seed_plugin, redis_server):
-    module, env = seed_plugin
+    module, env, _ = seed_plugin
     config = f"redis=127.0.0.1:{redis_server.port} key=k value=v tick=20"
     apisix = run_wasiport(env, "run", "--host", "apisix", str(module), "--plugin-config", config, timeout=300)
     assert apisix.returncode == 4
@@ -144,7 +151,7 @@ def test_tick_period_panics_under_apisix_as_in_production_and_ticks_under_the_sp
 
 
 def test_seed_scenario_with_a_real_http_call_and_a_local_response(seed_plugin, redis_server, lookup_server, tmp_path):
-    module, env = seed_plugin
+    module, env, _ = seed_plugin
     scenario = tmp_path / "seed.toml"
     scenario.write_text(f"""
 host = "apisix"
@@ -181,3 +188,28 @@ not_logs = ["body ("]
         f"scenario {scenario}: 2 request(s), all expectations met",
     ]
     assert redis_server.cli("GET", "wasiport:scenario") == "v1"
+
+
+def test_apply_runs_the_seed_scenario_in_one_command(seed_plugin, redis_server, tmp_path):
+    _, env, project = seed_plugin
+    scenario = tmp_path / "seed.toml"
+    scenario.write_text(f"""
+host = "apisix"
+plugin_config = "redis=127.0.0.1:{redis_server.port} key=wasiport:apply value=one-command"
+[start]
+logs = ["redis GET wasiport:apply = one-command"]
+[[request]]
+path = "/"
+[request.expect]
+status = 200
+response_headers = {{ "x-seed-plugin" = "seen" }}
+""")
+    done = run_wasiport(env, "apply", "redis-sample", "--manifest-path", str(project / "Cargo.toml"), "--run", str(scenario), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"run: ok: seed_plugin.wasm: scenario {scenario}: 1 request(s), all expectations met" in done.stdout
+    assert redis_server.cli("GET", "wasiport:apply") == "one-command"
+
+    scenario.write_text(scenario.read_text().replace("status = 200", "status = 201"))
+    failed = run_wasiport(env, "apply", "redis-sample", "--manifest-path", str(project / "Cargo.toml"), "--run", str(scenario), timeout=600)
+    assert failed.returncode == 1
+    assert "- expected status 201" in failed.stdout and "+ actual   status 200" in failed.stdout

@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     patches.add_argument("--export-patches", type=Path, metavar="DIR", help="write the port as a git format-patch series to DIR")
     patches.add_argument("--from-patches", type=Path, metavar="DIR", help="re-apply an exported series first (e.g. to a new upstream version)")
     run = parser.add_argument_group("run")
-    run.add_argument("--run", nargs=argparse.REMAINDER, metavar="ARGS", help="after a verified build, run the consumer's module with ARGS (must come last)")
+    run.add_argument("--run", nargs=argparse.REMAINDER, metavar="ARGS", help="after a verified build, run the consumer's module with ARGS (must come last); a proxy-wasm plugin runs a scenario: --run SCENARIO.toml")
     run.add_argument("--allow", action="append", default=[], metavar="HOST:PORT", help="with --run: also allow this address (loopback is always allowed)")
     run.add_argument("--env", action="append", default=[], metavar="K=V", help="with --run: environment variable for the module")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: text)")

@@ -13,8 +13,6 @@ from pathlib import Path
 
 from wasiport.errors import UserError
 
-EXIT_SCENARIO_FAILED = 1
-
 PLUGIN_EPILOG = """\
 proxy-wasm plugins (a module exporting proxy_abi_version_0_2_*):
   the module runs as a gateway would run it: _initialize, the root context,
@@ -115,24 +113,34 @@ def scenario_conflicts(args: argparse.Namespace) -> list[str]:
 def run_plugin_command(args: argparse.Namespace, config) -> int:  # config: RunConfig
     from dataclasses import replace
 
-    from wasiport.runtime.proxywasm import HostProfile, run_plugin, summary_lines
-    from wasiport.runtime.proxywasm.scenario import check_scenario, load_scenario, render_mismatches
+    from wasiport.runtime.proxywasm import HostProfile, run_plugin
+    from wasiport.runtime.proxywasm.scenario import load_scenario, render_mismatches, run_scenario
 
-    scenario = None
-    if args.scenario is not None:
-        conflicts = scenario_conflicts(args)
-        if conflicts:
-            raise UserError(f"--scenario describes the run; drop {', '.join(conflicts)}")
-        scenario = load_scenario(args.scenario)
-        run = scenario.run
-        if args.host is not None:
-            run = replace(run, profile=HostProfile(args.host))
-        if args.ticks is not None:
-            run = replace(run, ticks=args.ticks)
-        config = replace(config, allow=config.allow + scenario.allow)
-    else:
-        run = plugin_run_from_args(args)
-    result = run_plugin(args.module, run, config)
+    if args.scenario is None:
+        result = run_plugin(args.module, plugin_run_from_args(args), config)
+        _print_result(result)
+        return result.exit_code
+    conflicts = scenario_conflicts(args)
+    if conflicts:
+        raise UserError(f"--scenario describes the run; drop {', '.join(conflicts)}")
+    scenario = load_scenario(args.scenario)
+    if args.host is not None:
+        scenario = replace(scenario, run=replace(scenario.run, profile=HostProfile(args.host)))
+    if args.ticks is not None:
+        scenario = replace(scenario, run=replace(scenario.run, ticks=args.ticks))
+    checked = run_scenario(args.module, scenario, config)
+    _print_result(checked.result)
+    if checked.mismatches:
+        print(f"wasiport: scenario {args.scenario} failed ({len(checked.mismatches)} mismatch(es)):", file=sys.stderr)
+        print(render_mismatches(checked.mismatches), file=sys.stderr)
+    elif not checked.result.exit_code:
+        print(f"scenario {args.scenario}: {len(scenario.requests)} request(s), all expectations met", flush=True)
+    return checked.exit_code
+
+
+def _print_result(result) -> None:  # result: PluginResult
+    from wasiport.runtime.proxywasm import summary_lines
+
     for line in summary_lines(result.report):
         print(line, flush=True)
     _print_notes(result)
@@ -140,14 +148,6 @@ def run_plugin_command(args: argparse.Namespace, config) -> int:  # config: RunC
         print(f"wasiport: {result.message}", file=sys.stderr)
         if result.outcome.host_error:
             print(f"wasiport: the trap comes from a bug in wasiport's host code:\n{result.outcome.host_error}", file=sys.stderr)
-    if scenario is not None:
-        mismatches = check_scenario(scenario, result.report)
-        if mismatches:
-            print(f"wasiport: scenario {args.scenario} failed ({len(mismatches)} mismatch(es)):", file=sys.stderr)
-            print(render_mismatches(mismatches), file=sys.stderr)
-            return result.exit_code or EXIT_SCENARIO_FAILED
-        print(f"scenario {args.scenario}: {len(scenario.requests)} request(s), all expectations met", flush=True)
-    return result.exit_code
 
 
 def _print_notes(result) -> None:

@@ -5,6 +5,8 @@ Public API::
     from wasiport.runtime import RunConfig, run_module
     outcome = run_module(Path("client.wasm"), RunConfig(args=("127.0.0.1", "6379"), capture_output=True))
 
+`run_module(path, config, program)` runs something other than a command's
+`_start` with the same host (proxywasm/ drives a proxy-wasm plugin so).
 The package imports wasmtime; command modules import it inside the function
 that runs (see wasiport/commands/__init__.py).
 """
@@ -13,6 +15,9 @@ from wasiport.runtime.runner import (
     EXIT_CANCELLED,
     EXIT_TIMEOUT,
     EXIT_TRAP,
+    CommandProgram,
+    GuestHost,
+    GuestProgram,
     RunConfig,
     RunOutcome,
     RunStatus,
@@ -24,6 +29,9 @@ __all__ = [
     "EXIT_CANCELLED",
     "EXIT_TIMEOUT",
     "EXIT_TRAP",
+    "CommandProgram",
+    "GuestHost",
+    "GuestProgram",
     "NetworkPolicy",
     "PolicyDecision",
     "PolicyError",

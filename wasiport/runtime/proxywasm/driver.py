@@ -375,6 +375,7 @@ class ProxyWasmProgram:
         if action is not None:
             outcome.actions.append((callback, action))
         self._callouts()
+        self._enter(outcome.context_id)  # a call response or set_effective_context may have moved it
         if state.local_response is not None:
             return False
         if action != Action.PAUSE or stream in state.resumed:

@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from wasiport.errors import UserError
 from wasiport.runtime.proxywasm.abi import HeaderPairs, LogLevel
+from wasiport.runtime.proxywasm.host import LogSink, stderr_log_sink
 from wasiport.runtime.proxywasm.model import (
     HostProfile,
     HttpRequest,
@@ -48,6 +49,8 @@ from wasiport.runtime.proxywasm.model import (
     RunReport,
     UpstreamResponse,
 )
+from wasiport.runtime.proxywasm.plugin import PluginResult, run_plugin
+from wasiport.runtime.runner import RunConfig
 
 _TOP_KEYS = {"host", "plugin_config", "plugin_config_file", "vm_config", "vm_config_file", "allow", "ticks", "start", "request", "plugin_name"}
 _REQUEST_KEYS = {"name", "method", "path", "headers", "body", "response", "expect"}
@@ -94,6 +97,23 @@ class Scenario:
     requests: tuple[Expectations, ...]
 
 
+EXIT_SCENARIO_FAILED = 1
+
+
+@dataclass
+class ScenarioRun:
+    scenario: Scenario
+    result: PluginResult
+    mismatches: list[Mismatch]
+
+    @property
+    def exit_code(self) -> int:
+        """The plugin's own failure first (3, 4, 134, ...), else 1 for a mismatch, else 0."""
+        if self.result.exit_code:
+            return self.result.exit_code
+        return EXIT_SCENARIO_FAILED if self.mismatches else 0
+
+
 @dataclass
 class Mismatch:
     where: str  # "start-up" or 'request 2 "GET /x"'
@@ -102,6 +122,19 @@ class Mismatch:
 
     def render(self) -> list[str]:
         return [f"  - expected {self.expected}", f"  + actual   {self.actual}"]
+
+
+def run_scenario(
+    module: Path,
+    scenario: Scenario,
+    config: RunConfig = RunConfig(),
+    *,
+    log_sink: LogSink = stderr_log_sink,
+) -> ScenarioRun:
+    """Run the plugin through the scenario's requests and check its expectations."""
+    config = replace(config, allow=config.allow + scenario.allow)
+    result = run_plugin(module, scenario.run, config, log_sink=log_sink)
+    return ScenarioRun(scenario, result, check_scenario(scenario, result.report))
 
 
 # -- parsing ----------------------------------------------------------------------
