@@ -9,6 +9,9 @@
 """
 from __future__ import annotations
 
+import http.server
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -216,6 +219,54 @@ def test_paused_without_resume_is_reported(tmp_path):
     outcome = result.report.requests[0]
     assert outcome.status is None
     assert outcome.stalled == "proxy_on_request_headers returned Pause and the plugin never resumed the stream"
+
+
+@pytest.fixture
+def echo_upstream() -> Iterator[tuple[int, list[tuple[str, str, bytes]]]]:
+    """A real HTTP upstream that records (method, path, body) and answers 202 with a body."""
+    seen: list[tuple[str, str, bytes]] = []
+
+    class Upstream(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            seen.append((self.command, self.path, body))
+            answer = b"upstream got " + body
+            self.send_response(202)
+            self.send_header("content-length", str(len(answer)))
+            self.send_header("x-from", "upstream")
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Upstream)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_requests_go_on_to_a_real_upstream(tmp_path, echo_upstream):
+    port, seen = echo_upstream
+    plugin = compile_wat(tmp_path, "lifecycle", CONFIGURE=STARTS, HEADERS=CONTINUES)
+    request = HttpRequest("POST", "/orders?id=1", body=(b"two ", b"apples"))
+    result, _ = run_quietly(plugin, PluginRun(requests=(request,), upstream=f"127.0.0.1:{port}"))
+    assert seen == [("POST", "/orders?id=1", b"two apples")]
+    outcome = result.report.requests[0]
+    assert outcome.status == 202 and outcome.response_body == b"upstream got two apples"
+    assert (b"x-from", b"upstream") in outcome.response_headers and (b"x-plugin", b"seen") in outcome.response_headers
+
+
+def test_an_upstream_outside_the_allow_list_is_a_502_and_reported(tmp_path):
+    plugin = compile_wat(tmp_path, "lifecycle", CONFIGURE=STARTS, HEADERS=CONTINUES)
+    denied = []
+    result, _ = run_quietly(plugin, PluginRun(requests=(HttpRequest("GET", "/"),), upstream="10.255.0.1:80"), on_denied=denied.append)
+    assert result.report.requests[0].status == 502
+    assert [d.message() for d in denied] == ["denied connect to 10.255.0.1:80 (allow it with --allow 10.255.0.1:80)"]
 
 
 # -- the command line and scenarios -----------------------------------------------------

@@ -21,7 +21,8 @@ proxy-wasm plugins (a module exporting proxy_abi_version_0_2_*):
   through the request, (upstream) response and done/log/delete callbacks.
   Log lines go to stderr as [LEVEL ctx=ID] message; one summary line per
   request goes to stdout. --header, --body and --response-* apply to every
-  --request; for different requests and checked expectations use --scenario.
+  --request (--upstream HOST:PORT sends them on to a real server instead);
+  for different requests and checked expectations use --scenario.
 
   wasiport run plugin.wasm --host apisix --plugin-config '{"key": "v"}' \\
       --request 'POST /orders' --header 'content-type: text/plain' --body 'hello'
@@ -47,6 +48,7 @@ def add_plugin_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--response-status", type=int, default=200, metavar="CODE", help="the upstream's status (default 200)")
     group.add_argument("--response-header", action="append", default=[], metavar="'NAME: VALUE'", help="an upstream response header")
     group.add_argument("--response-body", action="append", default=[], metavar="TEXT", help="an upstream response body chunk")
+    group.add_argument("--upstream", metavar="HOST:PORT", help="send each request on to this real HTTP server (instead of --response-*)")
     group.add_argument("--ticks", type=int, default=None, metavar="N", help="proxy_on_tick calls after configure (default 1; periods over 1 s wait 1 s)")
     group.add_argument("--scenario", type=Path, metavar="FILE.toml", help="requests and expectations from a scenario file")
 
@@ -54,7 +56,7 @@ def add_plugin_options(parser: argparse.ArgumentParser) -> None:
 def plugin_options_given(args: argparse.Namespace) -> list[str]:
     """The plugin-only options on the command line (an error for a command module)."""
     given = []
-    for name in ("plugin_config", "vm_config", "scenario", "host", "ticks"):
+    for name in ("plugin_config", "vm_config", "scenario", "host", "ticks", "upstream"):
         if getattr(args, name, None) is not None:
             given.append("--" + name.replace("_", "-"))
     for name in ("request", "header", "body", "response_header", "response_body"):
@@ -103,11 +105,20 @@ def plugin_run_from_args(args: argparse.Namespace):  # -> PluginRun
         profile=HostProfile(args.host or "spec"),
         requests=requests,
         ticks=1 if args.ticks is None else args.ticks,
+        upstream=_upstream_option(args.upstream),
     )
 
 
+def _upstream_option(value: str | None) -> str | None:
+    from wasiport.runtime.proxywasm.host import parse_upstream
+
+    if value is not None and parse_upstream(value) is None:
+        raise UserError(f"--upstream {value!r}: expected HOST:PORT")
+    return value
+
+
 def scenario_conflicts(args: argparse.Namespace) -> list[str]:
-    return [option for option in plugin_options_given(args) if option not in ("--scenario", "--host", "--ticks")]
+    return [option for option in plugin_options_given(args) if option not in ("--scenario", "--host", "--ticks", "--upstream")]
 
 
 def run_plugin_command(args: argparse.Namespace, config) -> int:  # config: RunConfig
@@ -128,6 +139,8 @@ def run_plugin_command(args: argparse.Namespace, config) -> int:  # config: RunC
         scenario = replace(scenario, run=replace(scenario.run, profile=HostProfile(args.host)))
     if args.ticks is not None:
         scenario = replace(scenario, run=replace(scenario.run, ticks=args.ticks))
+    if args.upstream is not None:
+        scenario = replace(scenario, run=replace(scenario.run, upstream=_upstream_option(args.upstream)))
     checked = run_scenario(args.module, scenario, config)
     _print_result(checked.result)
     if checked.mismatches:

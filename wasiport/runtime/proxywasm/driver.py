@@ -30,7 +30,7 @@ from wasiport.runtime.proxywasm.abi import (
     MapType,
     StreamType,
 )
-from wasiport.runtime.proxywasm.host import HOST_FUNCTIONS, LogSink, ProxyWasmHost, stderr_log_sink
+from wasiport.runtime.proxywasm.host import HOST_FUNCTIONS, LogSink, ProxyWasmHost, parse_upstream, stderr_log_sink
 from wasiport.runtime.proxywasm.httpcall import CallResult, perform
 from wasiport.runtime.proxywasm.model import (
     HostProfile,
@@ -302,7 +302,25 @@ class ProxyWasmProgram:
         outcome.upstream_headers = list(state.maps[MapType.HTTP_REQUEST_HEADERS].pairs)
         outcome.upstream_body = bytes(body)
         outcome.reached_upstream = True
-        return request.response
+        if self.settings.upstream is None:
+            return request.response
+        return self._from_upstream(outcome, self.settings.upstream)
+
+    def _from_upstream(self, outcome: RequestOutcome, upstream: str) -> UpstreamResponse:
+        """Send the request as the plugin left it to a real server; 502 when it cannot be reached."""
+        assert self.host is not None
+        address = parse_upstream(upstream)
+        allowed = self.host.allowed_address(*address, action="connect") if address else None
+        if address is None or not isinstance(allowed, str):
+            self.report.notes.append(f"upstream {upstream}: not reachable under the network policy")
+            return UpstreamResponse(502)
+        call = PendingCall(0, outcome.context_id, allowed, address[1], outcome.upstream_headers, outcome.upstream_body, 0)
+        answer = self.perform_call(call)
+        if answer.error:
+            self.report.notes.append(f"upstream {upstream}: {answer.error}")
+            return UpstreamResponse(502)
+        status = int(answer.headers[0][1])
+        return UpstreamResponse(status, answer.headers[1:], (answer.body,) if answer.body else ())
 
     def _local_or_stall(self, outcome: RequestOutcome) -> UpstreamResponse | None:
         local = self.state.local_response

@@ -410,7 +410,7 @@ class ProxyWasmHost:
         if address is None or not {b":method", b":path"} <= names:
             return _BAD
         host, port = address
-        allowed = self._allowed_address(host, port)
+        allowed = self.allowed_address(host, port)
         if isinstance(allowed, Status):
             return allowed
         state = self.state
@@ -421,7 +421,7 @@ class ProxyWasmHost:
         self._write_u32(token_ptr, token)
         return _OK
 
-    def _allowed_address(self, host: str, port: int) -> str | Status:
+    def allowed_address(self, host: str, port: int, action: str = "http_call") -> str | Status:
         """The first address of `host` the allow-list lets the plugin reach (the socket
         functions' list); a denial is reported as theirs are."""
         try:
@@ -432,7 +432,7 @@ class ProxyWasmHost:
         for ip in addresses:
             if self.policy.allows(ip, port):
                 return str(ip)
-        self.on_denied(PolicyDecision("http_call", str(addresses[0]) if addresses else host, port))
+        self.on_denied(PolicyDecision(action, str(addresses[0]) if addresses else host, port))
         return Status.INTERNAL_FAILURE
 
     # -- everything else -----------------------------------------------------------

@@ -17,6 +17,8 @@ from wasiport.runtime.proxywasm.state import PendingCall
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 MAX_RESPONSE_BYTES = 16 << 20
+# Set from the request line and body by http.client; a copy from the plugin's map would duplicate them.
+NOT_FORWARDED = frozenset({b"host", b"content-length", b"transfer-encoding", b"connection"})
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ def perform(call: PendingCall) -> CallResult:
         if authority is not None:
             connection.putheader("Host", authority)
         for key, value in call.headers:
-            if not key.startswith(b":"):
+            if not key.startswith(b":") and key.lower() not in NOT_FORWARDED:
                 connection.putheader(key.decode("latin-1"), value)
         if call.body:
             connection.putheader("Content-Length", str(len(call.body)))

@@ -51,6 +51,7 @@ class PluginRun:
     max_tick_wait: float = 1.0  # seconds: longer periods are shortened to this
     log_level: LogLevel = LogLevel.TRACE  # what proxy_get_log_level answers
     plugin_name: str = "plugin"
+    upstream: str | None = None  # "host:port": send each request to this real HTTP server instead of `response`
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ A scenario is TOML (the format is documented in docs/proxy-wasm-scenarios.md)::
     host = "apisix"                      # or "spec" (default)
     plugin_config = '{"greeting": "hi"}' # or plugin_config_file = "conf.json" (relative to the scenario)
     allow = ["127.0.0.1:6379"]
+    upstream = "127.0.0.1:8080"          # optional: a real upstream instead of each request's `response`
 
     [start]                              # expectations on start-up (_initialize .. on_configure)
     logs = ["configured", {level = "warn", re = "^slow"}]
@@ -39,7 +40,7 @@ from typing import Any
 
 from wasiport.errors import UserError
 from wasiport.runtime.proxywasm.abi import HeaderPairs, LogLevel
-from wasiport.runtime.proxywasm.host import LogSink, stderr_log_sink
+from wasiport.runtime.proxywasm.host import LogSink, parse_upstream, stderr_log_sink
 from wasiport.runtime.proxywasm.model import (
     HostProfile,
     HttpRequest,
@@ -52,7 +53,7 @@ from wasiport.runtime.proxywasm.model import (
 from wasiport.runtime.proxywasm.plugin import PluginResult, run_plugin
 from wasiport.runtime.runner import RunConfig
 
-_TOP_KEYS = {"host", "plugin_config", "plugin_config_file", "vm_config", "vm_config_file", "allow", "ticks", "start", "request", "plugin_name"}
+_TOP_KEYS = {"host", "plugin_config", "plugin_config_file", "vm_config", "vm_config_file", "allow", "ticks", "start", "request", "plugin_name", "upstream"}
 _REQUEST_KEYS = {"name", "method", "path", "headers", "body", "response", "expect"}
 _RESPONSE_KEYS = {"status", "headers", "body"}
 _EXPECT_KEYS = {"status", "local_response", "logs", "not_logs", "response_headers", "upstream_headers", "body"}
@@ -169,12 +170,21 @@ def parse_scenario(data: dict[str, Any], path: Path) -> Scenario:
         requests=tuple(request for request, _ in parsed),
         ticks=ticks,
         plugin_name=_string(data.get("plugin_name", "plugin"), f"{path}: plugin_name"),
+        upstream=_upstream(data.get("upstream"), f"{path}: upstream"),
     )
     allow = data.get("allow", [])
     if not isinstance(allow, list) or not all(isinstance(item, str) for item in allow):
         raise UserError(f"{path}: allow must be a list of \"HOST:PORT\" strings")
     start = _expectations(data.get("start", {}), f"{path}: [start]", _START_KEYS)
     return Scenario(run, tuple(allow), start, tuple(expect for _, expect in parsed))
+
+
+def _upstream(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if parse_upstream(_string(value, where)) is None:
+        raise UserError(f"{where}: expected \"HOST:PORT\", got {value!r}")
+    return value
 
 
 def _config_bytes(data: dict[str, Any], key: str, path: Path) -> bytes:
