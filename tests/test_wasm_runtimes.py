@@ -7,6 +7,7 @@ Modules are written in WAT with the import forms real builds have: std's
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,30 @@ def test_run_runtime_refuses_what_that_release_would_refuse(tmp_path):
     assert "Traceback" not in refused.stderr
     assert run_wasiport(None, "run", str(module), "--runtime", "wasmedge-0.12").returncode == 0
     assert run_wasiport(None, "run", str(module_with(tmp_path, "v1", V1_CLIENT)), "--runtime", "wasmedge-0.10").returncode == 0
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "corpus" / "samples"
+
+
+@pytest.mark.cargo
+def test_apply_runtime_refuses_udp_recv_from_on_0_10_and_says_what_links(offline_cargo, tmp_path):
+    from tests.support.cli import ci_like_env, git_repo
+
+    env = ci_like_env(offline_cargo, tmp_path)
+
+    def fresh_copy(name: str) -> tuple[str, str]:
+        crate = tmp_path / name / "udp-ping"
+        shutil.copytree(SAMPLES / "udp-ping", crate, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+        git_repo(crate)
+        return str(crate), str(crate / "Cargo.toml")
+
+    crate, manifest = fresh_copy("default")
+    refused = run_wasiport(env, "apply", crate, "--manifest-path", manifest, "--runtime", "wasmedge-0.10")
+    assert refused.returncode != 0
+    assert 'would not load on wasmedge-0.10: incompatible import type: "wasi_snapshot_preview1" function "sock_recv_from"' in refused.stderr
+    assert "--socket-version 0.4.3 imports the 7-argument form" in refused.stderr
+    # the configuration the hint names links there
+    crate, manifest = fresh_copy("old-socket-crate")
+    linked = run_wasiport(env, "apply", crate, "--manifest-path", manifest, "--runtime", "wasmedge-0.10", "--socket-version", "0.4.3")
+    assert linked.returncode == 0, linked.stdout + linked.stderr
+    assert "links on wasmedge-0.10" in linked.stdout

@@ -57,6 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--toolchain", metavar="NAME", help="rustup toolchain to build with (like cargo +NAME)")
     build.add_argument("--features", default="", help="comma-separated features to build with")
     build.add_argument("--no-default-features", action="store_true", help="build without default features")
+    build.add_argument(
+        "--runtime",
+        metavar="wasmedge-X.Y",
+        help="the module must link on this WasmEdge release (e.g. wasmedge-0.10, APISIX's); --run then offers only its functions",
+    )
     patches = parser.add_argument_group("patch series")
     patches.add_argument("--export-patches", type=Path, metavar="DIR", help="write the port as a git format-patch series to DIR")
     patches.add_argument("--from-patches", type=Path, metavar="DIR", help="re-apply an exported series first (e.g. to a new upstream version)")
@@ -102,6 +107,7 @@ def run_apply(args: argparse.Namespace) -> int:
         run_allow=tuple(args.allow),
         run_env=tuple(parse_env(item) for item in args.env),
         rules_directory=args.rules,
+        runtime=args.runtime,
     )
     progress = (lambda line: None) if args.quiet else (lambda line: print(f"wasiport: {line}", file=sys.stderr, flush=True))
     if args.deps:

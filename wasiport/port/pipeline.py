@@ -17,7 +17,7 @@ from wasiport.cargo import find_toolchain
 from wasiport.fsutil import FileBackup
 from wasiport.model import PortResult, StageResult
 from wasiport.port.consumer import plan_consumer, takes_port_by_patch
-from wasiport.port.prove import prove, subject_for
+from wasiport.port.prove import check_runtime, prove, subject_for
 from wasiport.port.request import ApplyOutcome, ApplyRequest, PortFailed, Progress
 from wasiport.port.run import run_port
 from wasiport.port.stages import (
@@ -86,6 +86,13 @@ def apply(request: ApplyRequest, progress: Progress = lambda line: None) -> Appl
                 if failure is not None:
                     raise failure
                 outcome.module = proof.module
+                if request.runtime is not None and proof.module is not None:
+                    linked, failure = check_runtime(
+                        proof, request.runtime, socket_version=request.profile.socket_version, keep_broken=request.keep_broken
+                    )
+                    result.stages.append(linked)
+                    if failure is not None:
+                        raise failure
             else:
                 result.stages.append(StageResult("build", True, "skipped (--no-build): nothing was confirmed"))
         except PortFailed as failure:

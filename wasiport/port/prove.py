@@ -20,6 +20,7 @@ from wasiport.paths import cache_dir
 from wasiport.port.request import PortFailed, Progress
 from wasiport.port.sources import Crate
 from wasiport.wasm import Inspection, Verdict, inspect_file
+from wasiport.wasm.runtimes import LinkProblem, check_inspection
 
 MAX_SHOWN_ERRORS = 10
 MAX_SHOWN_STDERR = 4000
@@ -153,6 +154,34 @@ class Proof:
         if self.inspection.std_net_entry_points:
             lines.append("std::net still reachable: " + ", ".join(self.inspection.std_net_entry_points[:8]))
         return lines
+
+
+def check_runtime(proof: Proof, runtime: str, *, socket_version: str, keep_broken: bool) -> tuple[StageResult, PortFailed | None]:
+    """`apply --runtime`: does the proven module link on that WasmEdge release? The verify
+    stage that says so, and the error that rolls the port back when it does not (with the
+    configuration that would link, when there is one)."""
+    assert proof.module is not None and proof.inspection is not None
+    spec, problems = check_inspection(proof.inspection, runtime)
+    name = proof.module.name
+    if not problems:
+        return StageResult("verify", True, f"{name} links on {spec.name}"), None
+    stage = StageResult("verify", False, f"{name} would not load on {spec.name}", [p.message() for p in problems])
+    failure = PortFailed(
+        f"{name} would not load on {spec.name}: {problems[0].message()}" + ("" if keep_broken else ROLLBACK_NOTE),
+        hint=_runtime_hint(problems, socket_version),
+    )
+    return stage, failure
+
+
+def _runtime_hint(problems: Sequence[LinkProblem], socket_version: str) -> str:
+    """What configuration would link, when there is one."""
+    names = {problem.name for problem in problems}
+    if names == {"sock_recv_from"} and not socket_version.lstrip("^~=").startswith("0.4"):
+        return ("UDP recv_from: wasmedge_wasi_socket 0.5 imports the 8-argument form (WasmEdge >= 0.12); "
+                "--socket-version 0.4.3 imports the 7-argument form older releases have (its peer address is unreliable there)")
+    if "sock_accept" in names:
+        return "a 3-argument sock_accept comes from std's TcpListener::accept (WasmEdge >= 0.12): port the crate that calls it"
+    return "no socket crate configuration links there: deploy on a newer WasmEdge"
 
 
 def prove(

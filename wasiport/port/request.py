@@ -40,6 +40,7 @@ class ApplyRequest:
     run_env: tuple[tuple[str, str], ...] = ()  # --env KEY=VALUE pairs for --run
     rules_directory: Path | None = None
     env: dict[str, str] | None = None
+    runtime: str | None = None  # --runtime wasmedge-X.Y: the module must link on that release (and --run runs as it would)
 
 
 @dataclass

@@ -29,7 +29,7 @@ def run_port_captured(module: Path | None, request: ApplyRequest, progress: Prog
     if module is None:
         raise UserError("--run needs a program to run: pass --manifest-path of a consumer with a binary target (and do not pass --no-build)")
     progress(f"running {module.name} {' '.join(request.run_args or [])}".rstrip())
-    config = RunConfig(args=tuple(request.run_args or ()), env=request.run_env, allow=tuple(request.run_allow), capture_output=capture)
+    config = RunConfig(args=tuple(request.run_args or ()), env=request.run_env, allow=tuple(request.run_allow), capture_output=capture, runtime=request.runtime)
     run = run_module(module, config)
     summary = f"{module.name} exited with status {run.exit_code}"
     details = [run.message] if run.message else []
@@ -47,7 +47,7 @@ def run_plugin_scenario(module: Path, request: ApplyRequest, progress: Progress)
         )
     scenario = load_scenario(Path(args[0]))
     progress(f"running proxy-wasm plugin {module.name} through {args[0]}")
-    config = RunConfig(env=request.run_env, allow=tuple(request.run_allow))
+    config = RunConfig(env=request.run_env, allow=tuple(request.run_allow), runtime=request.runtime)
     checked = run_scenario(module, scenario, config, log_sink=lambda record: progress(record.render()))
     if checked.result.message:
         summary = f"{module.name}: {checked.result.message}"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from wasiport.errors import UserError
 from wasiport.paths import rules_dir
+from wasiport.wasm.inspect import Inspection
 
 WASI_MODULE = "wasi_snapshot_preview1"
 TABLE_FILE = Path("wasmedge") / "runtimes" / "wasmedge.toml"
@@ -127,3 +128,17 @@ def link_problems(imports: Iterable[ImportType], runtime: RuntimeSpec, checked: 
 
 def _render(params: tuple[str, ...], results: tuple[str, ...]) -> str:
     return f"({' '.join(params)}) -> ({' '.join(results)})"
+
+
+def check_inspection(inspection: Inspection, runtime: str) -> tuple[RuntimeSpec, list[LinkProblem]]:
+    """The runtime `runtime` names, and the inspected module's imports that would not link on it."""
+    if inspection.kind != "module":
+        raise UserError(f"{inspection.path}: a runtime check needs a linked module (.wasm), not an archive")
+    table = load_runtimes()
+    spec = find_runtime(runtime, table)
+    imports = [
+        ImportType(i.module, i.name, i.signature.params, i.signature.results)
+        for i in inspection.imports
+        if i.kind == "func" and i.signature is not None
+    ]
+    return spec, link_problems(imports, spec, socket_function_names(table))
