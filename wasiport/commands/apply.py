@@ -85,6 +85,10 @@ def run_apply(args: argparse.Namespace) -> int:
         raise UserError("give CRATE (a path, a dependency name, a recipe, a .crate archive), or --deps")
     if args.deps and args.dry_run:
         raise UserError("--deps has no --dry-run: it would write", hint="`wasiport check --deps` shows what --deps would port and substitute")
+    if args.runtime is not None:
+        from wasiport.wasm.runtimes import find_runtime
+
+        find_runtime(args.runtime)  # an unknown name is an error before anything is ported
     request = ApplyRequest(
         spec=args.crate or "",
         profile=profile_from_args(args),

@@ -5,7 +5,9 @@ ported (std's sockets, which fail on WASI at run time) or, with --runtime, when
 an import would not link on that WasmEdge release; 2 on bad input.
 
 `--format json` prints one object with stable keys; see
-`wasiport.wasm.module.inspection_to_json` for the list (schema 1).
+`wasiport.wasm.module.inspection_to_json` for the list (schema 1). With
+--runtime it also has `runtime`: {name, problems: [{module, name, kind
+("unknown import" | "incompatible import type"), imported, defined, message}]}.
 """
 from __future__ import annotations
 
@@ -66,19 +68,10 @@ def run(args: argparse.Namespace) -> int:
 
 def runtime_problems(inspection: "Inspection", runtime: str) -> tuple[str, list]:
     """(the runtime's name, the imports that would not link on it)."""
-    from wasiport.errors import UserError
-    from wasiport.wasm.runtimes import ImportType, find_runtime, link_problems, load_runtimes, socket_function_names
+    from wasiport.wasm.runtimes import check_inspection
 
-    if inspection.kind != "module":
-        raise UserError(f"{inspection.path}: --runtime checks a linked module (.wasm), not an archive")
-    table = load_runtimes()
-    spec = find_runtime(runtime, table)
-    imports = [
-        ImportType(i.module, i.name, i.signature.params, i.signature.results)
-        for i in inspection.imports
-        if i.kind == "func" and i.signature is not None
-    ]
-    return spec.name, link_problems(imports, spec, socket_function_names(table))
+    spec, problems = check_inspection(inspection, runtime)
+    return spec.name, problems
 
 
 def render_runtime(name: str, problems: list) -> str:
