@@ -213,6 +213,16 @@ def test_a_local_response_replaces_the_upstream(tmp_path):
     assert not outcome.reached_upstream and "request_body" not in messages
 
 
+def test_a_closed_stream_gets_no_response(tmp_path):
+    close = "(drop (call $close (i32.const 0))) (i32.const 0)"
+    plugin = compile_wat(tmp_path, "lifecycle", CONFIGURE=STARTS, HEADERS=close)
+    result, messages = run_quietly(plugin, PluginRun(requests=(HttpRequest("GET", "/"),)))
+    outcome = result.report.requests[0]
+    assert outcome.status is None and outcome.closed and not outcome.reached_upstream
+    assert outcome.stalled == "the plugin closed the stream (proxy_close_stream) in proxy_on_request_headers"
+    assert messages[-5:] == ["done", "log", "delete", "done", "delete"]
+
+
 def test_paused_without_resume_is_reported(tmp_path):
     plugin = compile_wat(tmp_path, "lifecycle", CONFIGURE=STARTS, HEADERS="(i32.const 1)")
     result, _ = run_quietly(plugin, PluginRun(requests=(HttpRequest("GET", "/"),)))

@@ -360,6 +360,8 @@ class ProxyWasmProgram:
             outcome.local_response = local
             outcome.status, outcome.response_headers, outcome.response_body = local.status, list(local.headers), local.body
             return
+        if outcome.closed:  # the client gets no response at all
+            return
         if stopped and not outcome.stalled:
             outcome.stalled = "the response was paused and never resumed"
         pairs = state.maps[MapType.HTTP_RESPONSE_HEADERS].pairs
@@ -367,7 +369,6 @@ class ProxyWasmProgram:
         outcome.status = int(status) if status.isdigit() else None
         outcome.response_headers = [(key, value) for key, value in pairs if key != b":status"]
         outcome.response_body = bytes(body)
-        outcome.closed = bool(state.closed)
 
     def _body_calls(self, chunks: list[bytes], apisix_property: tuple[str, ...]) -> list[tuple[bytes, bool]]:
         """(chunk, end_of_stream) per body callback: every chunk (spec), or the whole body once
@@ -395,6 +396,10 @@ class ProxyWasmProgram:
         self._callouts()
         self._enter(outcome.context_id)  # a call response or set_effective_context may have moved it
         if state.local_response is not None:
+            return False
+        if state.closed:
+            outcome.closed = True
+            outcome.stalled = f"the plugin closed the stream (proxy_close_stream) in {callback}"
             return False
         if action != Action.PAUSE or stream in state.resumed:
             state.resumed.discard(stream)
