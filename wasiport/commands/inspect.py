@@ -5,7 +5,7 @@ ported (std's sockets, which fail on WASI at run time) or, with --runtime, when
 an import would not link on that WasmEdge release; 2 on bad input.
 
 `--format json` prints one object with stable keys; see
-`wasiport.wasm.module.inspection_to_json` for the list (schema 1). With
+`wasiport.wasm.inspect.inspection_to_json` for the list (schema 1). With
 --runtime it also has `runtime`: {name, problems: [{module, name, kind
 ("unknown import" | "incompatible import type"), imported, defined, message}]}.
 """
