@@ -7,25 +7,23 @@ Public API::
     with vcs.PortTransaction(root, branch=vcs.DEFAULT_BRANCH) as txn: ...
 
 Every git command goes through this package; nothing else runs git.
+
+Modules: git.py (running git, repositories, identity, branches), gate.py (the
+clean-tree gate), transaction.py (the port transaction and its recovery),
+signals.py (SIGTERM/SIGINT around it), patches.py (patch series).
 """
-from wasiport.vcs.repo import (
+from wasiport.vcs.gate import DirtyFile, check_clean, dirty_files
+from wasiport.vcs.git import (
     DEFAULT_BRANCH,
     UPSTREAM_SUBJECT_PREFIX,
-    DirtyFile,
-    PortTransaction,
-    Recovery,
-    apply_series,
-    check_clean,
-    dirty_files,
-    export_patches,
     find_repo_root,
     git_error_reason,
     init_with_commit,
-    recover_interrupted,
     require_repo,
-    series_applied,
     upstream_commit,
 )
+from wasiport.vcs.patches import apply_series, export_patches, series_applied
+from wasiport.vcs.transaction import PortTransaction, Recovery, recover_interrupted
 
 __all__ = [
     "DEFAULT_BRANCH",
