@@ -16,7 +16,7 @@ from pathlib import Path
 
 from wasiport import __version__
 from wasiport.check.executor import forked_map
-from wasiport.check.files import FileTask
+from wasiport.check.files import FileTask, has_package_table, resolved
 from wasiport.engine.rules import RulePack
 from wasiport.model import FileReport, Profile
 from wasiport.paths import cache_dir, short_key
@@ -114,7 +114,7 @@ class ScanCache:
     plus the Cargo.toml checks and the answers about which `mod` item declares a
     file, so that a warm run parses nothing."""
 
-    FORMAT = 3  # the layout of the pickle (3: macro-declared modules in the declaring answers); another is ignored
+    FORMAT = 4  # the layout of the pickle (3: macro-declared modules in the declaring answers; 4: spaced [ package ]); another is ignored
 
     def __init__(self, path: Path, fingerprint: tuple) -> None:
         self.path = path
@@ -154,7 +154,7 @@ class ScanCache:
 
     @classmethod
     def for_run(cls, paths: list[Path], pack: RulePack, profile: Profile | None = None, target: Target | None = None) -> "ScanCache":
-        roots = "\0".join(sorted(str(p.resolve()) for p in paths))
+        roots = "\0".join(sorted(str(resolved(p)) for p in paths))
         # Findings depend on the profile (gate, API version) and the enabled features too.
         extra = repr(profile) + repr(sorted(target.features) if target is not None and target.features is not None else None)
         return cls(cache_dir() / f"scan-{short_key(roots)}.pickle", (roots, _pack_fingerprint(pack, extra)))
@@ -244,7 +244,7 @@ class ScanCache:
         if entry is not None and stat is not None and (entry[0], entry[1]) == stat:
             return entry[2]
         with open(manifest, "rb") as handle:
-            has_package = b"[package]" in handle.read()
+            has_package = has_package_table(handle.read())
         if stat is not None:
             self.manifests[key] = (stat[0], stat[1], has_package, None, None, None)
             self.dirty = True

@@ -21,6 +21,7 @@ made discovery cost seconds on a large tree).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
@@ -119,6 +120,8 @@ def walk(
     cwd = str(Path.cwd())
     for given in paths:
         if not given.exists():
+            if given.is_symlink():
+                raise UserError(f"{given}: a symbolic link that leads nowhere (or in a loop)")
             raise UserError(f"{given}: no such file or directory")
         if given.is_file():
             if given.suffix != ".rs" and given.name != "Cargo.toml":
@@ -259,8 +262,25 @@ def _overlapping(paths: list[Path]) -> bool:
     return any(later.startswith(earlier) for earlier, later in zip(roots, roots[1:]))
 
 
+def resolved(path: Path) -> Path:
+    """PATH resolved, or made absolute when a symlink loop stops that (the walk reports it)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return path.absolute()
+
+
 def display_path(path: Path, cwd: Path) -> str:
     try:
         return path.resolve().relative_to(cwd).as_posix()
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # RuntimeError: a symlink loop (reading it is a problem)
         return path.as_posix()
+
+
+# `[package]` as TOML allows it: spaces inside the brackets, a quoted key, indentation.
+_PACKAGE_HEADER = re.compile(rb"""^[ \t]*\[[ \t]*(?:package|"package"|'package')[ \t]*\]""", re.M)
+
+
+def has_package_table(data: bytes) -> bool:
+    """Whether Cargo.toml bytes have a [package] table header (quickly, without parsing)."""
+    return _PACKAGE_HEADER.search(data) is not None

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator
 from wasiport.check import gcpace
 from wasiport.check.cache import DeclaringLookup, ScanCache
 from wasiport.check.executor import ForkedExecutor, SerialExecutor, Worker
-from wasiport.check.files import FileTask, display_path, walk
+from wasiport.check.files import FileTask, display_path, has_package_table, walk
 from wasiport.engine.context import ScanContext
 from wasiport.engine.pack import load_compat, load_rules
 from wasiport.engine.rules import Rule
@@ -330,4 +330,4 @@ def _is_package(manifest: str, cache: ScanCache | None) -> bool:
     if cache is not None:
         return cache.is_package(manifest)
     with open(manifest, "rb") as handle:
-        return b"[package]" in handle.read()
+        return has_package_table(handle.read())
