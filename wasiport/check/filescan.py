@@ -58,7 +58,9 @@ def is_generated(data: bytes) -> bool:
     return GENERATED_MARKER in data[:300]
 
 
-def scan_file(task: FileTask, rules: list[Rule], context: ScanContext, *, for_edits: bool = False) -> tuple[FileReport, bool, tuple[int, int] | None]:
+def scan_file(
+    task: FileTask, rules: list[Rule], context: ScanContext, *, for_edits: bool = False, max_bytes: int = MAX_FILE_BYTES
+) -> tuple[FileReport, bool, tuple[int, int] | None]:
     """Scan one file: its report, whether it was parsed, and the (size, mtime) of what was read.
 
     The stat comes from the open file, so the cache entry describes the bytes that
@@ -69,18 +71,21 @@ def scan_file(task: FileTask, rules: list[Rule], context: ScanContext, *, for_ed
         report = FileReport(task.display)
         report.problems.append(Problem("wasiport/unreadable", f"cannot read file: {err.strerror}", task.display))
         return report, False, None
-    report, parsed = scan_bytes(task, data, rules, context, for_edits=for_edits)
+    report, parsed = scan_bytes(task, data, rules, context, for_edits=for_edits, max_bytes=max_bytes)
     return report, parsed, (st.st_size, st.st_mtime_ns)
 
 
-def scan_bytes(task: FileTask, data: bytes, rules: list[Rule], context: ScanContext, *, for_edits: bool = False) -> tuple[FileReport, bool]:
+def scan_bytes(
+    task: FileTask, data: bytes, rules: list[Rule], context: ScanContext, *, for_edits: bool = False, max_bytes: int = MAX_FILE_BYTES
+) -> tuple[FileReport, bool]:
     """Scan a file's bytes: its report (findings with their fixes, and problems), and whether
     it was parsed. `context` is the run's; the file's own (crate root or not, its crate's
     declarations) is made here. `for_edits` (apply): a fix that would edit what the grammar
-    could not read is a problem too (check reports those sites as not examined instead)."""
+    could not read is a problem too (check reports those sites as not examined instead).
+    `max_bytes`: the size over which a file is not examined (apply's --max-file-size)."""
     report = FileReport(task.display)
     # ASCII is UTF-8: skip check_readable's decode for the common case (same outcome).
-    problem = None if len(data) <= MAX_FILE_BYTES and data.isascii() else check_readable(task.display, data)
+    problem = None if len(data) <= max_bytes and data.isascii() else check_readable(task.display, data, max_bytes)
     if problem is not None:
         report.problems.append(problem)
         return report, False

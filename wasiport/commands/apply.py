@@ -19,7 +19,12 @@ where CRATE comes from:
   wasiport apply mycrate --git URL --rev v1.2  a git repository
 
 what it does, in order:
-  1. refuses a crate with uncommitted changes (--allow-dirty overrides)
+  0. takes the writer lock of the crate's repository (and of the consumer project):
+     another apply on it waits up to --wait seconds, then gives up naming the holder;
+     what a killed earlier run left half done is undone first
+  1. refuses a crate with uncommitted changes (--allow-dirty: uncommitted changes stay
+     uncommitted in the work tree and never enter the port commit; apply refuses to
+     edit a file that has them)
   2. rewrites std::net socket code under cfg(<gate>) and adds wasmedge_wasi_socket to Cargo.toml
   3. commits the port on branch wasiport/wasmedge (one commit; --dry-run shows the diff instead)
   4. builds it natively and for wasm32-wasip1/wasm32-wasi; a failure rolls the port back
@@ -27,7 +32,10 @@ what it does, in order:
   6. with --run: runs the consumer's module against real servers (wasiport run)
 
 exit status: 0 ported and verified (or already ported, or nothing to port), 1 the port failed to build or
-verify (rolled back), 2 bad input (dirty tree, unparsable file, malformed Cargo.toml, no toolchain)
+verify (rolled back), 2 bad input (dirty tree, unparsable file, malformed Cargo.toml, no toolchain),
+70 an internal error (a bug: rerun as `wasiport --verbose apply ...`), 74 the filesystem
+refused a write (the message says what was restored and what not), 75 another wasiport
+process holds the lock, 130 interrupted (rolled back)
 """
 
 
@@ -48,7 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--rev", help="with --git: the branch, tag or commit")
     safety = parser.add_argument_group("safety")
     safety.add_argument("--dry-run", action="store_true", help="print the unified diff of every change and write nothing")
-    safety.add_argument("--allow-dirty", action="store_true", help="port even if the crate has uncommitted changes")
+    safety.add_argument("--allow-dirty", action="store_true", help="port even if the crate has uncommitted changes: they stay uncommitted and out of the port commit (a file the port must edit has to be committed first)")
+    safety.add_argument("--wait", type=_seconds, metavar="SECONDS", help="how long to wait for another wasiport writing to the same crate or project (default: $WASIPORT_LOCK_WAIT or 30)")
+    safety.add_argument("--max-file-size", type=_size, metavar="SIZE", help="port .rs files up to SIZE (e.g. 16M, 800K; default 4M: larger files are usually generated)")
     safety.add_argument("--allow-no-vcs", action="store_true", help="port a crate that is not in git (wasiport commits a baseline first)")
     safety.add_argument("--branch", default="wasiport/wasmedge", help="branch for the port commit (default: wasiport/wasmedge)")
     safety.add_argument("--keep-broken", action="store_true", help="keep the port even if it does not build or verify")
@@ -73,6 +83,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     add_profile_options(parser)
     parser.set_defaults(func=run_apply)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2, "MIB": 1024**2, "G": 1024**3, "GB": 1024**3, "GIB": 1024**3}
+
+
+def _size(text: str) -> int:
+    """`16M`, `800K`, `5000000`: a size in bytes."""
+    stripped = text.strip().upper()
+    number = stripped.rstrip("BKMGI")
+    unit = stripped[len(number):]
+    try:
+        value = float(number) * _SIZE_UNITS[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 16M, 800K, 5000000)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the size must be positive")
+    return int(value)
 
 
 def run_apply(args: argparse.Namespace) -> int:
@@ -112,6 +149,8 @@ def run_apply(args: argparse.Namespace) -> int:
         run_env=tuple(parse_env(item) for item in args.env),
         rules_directory=args.rules,
         runtime=args.runtime,
+        wait=args.wait,
+        max_file_bytes=args.max_file_size,
     )
     progress = (lambda line: None) if args.quiet else (lambda line: print(f"wasiport: {line}", file=sys.stderr, flush=True))
     if args.deps:

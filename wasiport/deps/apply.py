@@ -12,6 +12,7 @@ back and restores every manifest the run edited, unless the user asks to keep th
 from __future__ import annotations
 
 import contextlib
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from wasiport.port.prove import Proof, consumer_subject, prove
 from wasiport.port.request import ApplyRequest, PortFailed, Progress
 from wasiport.port.run import run_port_captured
 from wasiport.port.sources import Crate, locate
-from wasiport.port.stages import base_env, clean_repo, commit, plan_crate, toolchain_env
+from wasiport.port.stages import base_env, clean_repo, commit, plan_crate, refuse_dirty_edits, toolchain_env
 
 
 @dataclass
@@ -66,9 +67,33 @@ class PackagePort:
 
 
 def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) -> DepsOutcome:
+    """Port a project's graph under the project's writer lock (and each crate's, see vcs.lock).
+
+    A run that fails (and is not --keep-broken) removes the copies it made under the
+    project's copies folder, so nothing it created stays behind untracked."""
+    consumer = consumer_manifest(request)
+    copies: list[Path] = []
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(vcs.project_lock(consumer, wait=request.wait))
+        try:
+            return _apply_deps(request, progress, consumer, copies, locks)
+        except BaseException:
+            if not request.keep_broken:
+                remove_copies(copies)
+            raise
+
+
+def remove_copies(copies: list[Path]) -> None:
+    """The copies a failed run made, and their folder when the run made it and it is empty."""
+    for copy in copies:
+        shutil.rmtree(copy, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            copy.parent.rmdir()
+
+
+def _apply_deps(request: ApplyRequest, progress: Progress, consumer: Path, copies: list[Path], locks: contextlib.ExitStack) -> DepsOutcome:
     env = toolchain_env(request, base_env(request), progress)
     profile = request.profile
-    consumer = consumer_manifest(request)
     progress(f"resolving the dependency graph of {consumer}")
     graph = analyze(consumer, profile, scan=lambda root, features: scan_crate(root, profile, features), env=env)
     result = PortResult(consumer.parent.name, consumer.parent)
@@ -85,7 +110,7 @@ def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) ->
         if p.remedy is Remedy.MANUAL and p.name not in partly
     )
     # Plan every port before writing anything: a file that does not parse stops the run here.
-    ports = [plan_package(package, consumer, request, env, progress) for package in portable]
+    ports = [plan_package(package, consumer, request, env, progress, locks, copies) for package in portable]
 
     backups: list[FileBackup] = []
     with contextlib.ExitStack() as stack:
@@ -143,12 +168,20 @@ def substitution_messages(substitution_plan: SubstitutionPlan, portable: list[Pa
     return [str(m) for m in substitution_plan.messages if m.package is None or m.package not in ported]
 
 
-def plan_package(package: PackageReport, consumer: Path, request: ApplyRequest, env: dict[str, str], progress: Progress) -> PackagePort:
+def plan_package(
+    package: PackageReport, consumer: Path, request: ApplyRequest, env: dict[str, str], progress: Progress,
+    locks: contextlib.ExitStack, copies: list[Path],
+) -> PackagePort:
+    """The package located (a new copy is recorded in COPIES), planned, and its repository
+    locked (held by LOCKS) and clean."""
     spec = str(package.root) if package.source in (SourceKind.WORKSPACE, SourceKind.PATH) else f"{package.name}@{package.version}"
     progress(f"locating {package.name} {package.version}")
     crate = locate(spec, manifest_path=consumer, into=request.into, env=env, recipes={})
-    port_plan = plan_crate(crate, request.profile, request.rules_directory)
-    repo = clean_repo(crate, allow_no_vcs=request.allow_no_vcs, allow_dirty=request.allow_dirty, progress=progress)
+    if crate.is_copy and not crate.reused:
+        copies.append(crate.root)
+    port_plan = plan_crate(crate, request.profile, request.rules_directory, request.max_file_bytes)
+    repo = clean_repo(crate, allow_no_vcs=request.allow_no_vcs, allow_dirty=request.allow_dirty, progress=progress, locks=locks, wait=request.wait)
+    refuse_dirty_edits(repo, port_plan)
     return PackagePort(package, crate, port_plan, repo.root)
 
 

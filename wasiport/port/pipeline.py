@@ -12,6 +12,8 @@ verification) fails is rolled back unless the user asks to keep it.
 """
 from __future__ import annotations
 
+import contextlib
+
 from wasiport import vcs
 from wasiport.cargo import find_toolchain
 from wasiport.fsutil import FileBackup
@@ -30,11 +32,19 @@ from wasiport.port.stages import (
     plan_crate,
     planned,
     take_port,
+    refuse_dirty_edits,
     toolchain_env,
 )
 
 
 def apply(request: ApplyRequest, progress: Progress = lambda line: None) -> ApplyOutcome:
+    """Port one crate. Every write happens under the writer locks of the consumer project
+    and the crate's repository (`vcs.lock`), held until the port is final."""
+    with contextlib.ExitStack() as locks:
+        return _apply(request, progress, locks)
+
+
+def _apply(request: ApplyRequest, progress: Progress, locks: contextlib.ExitStack) -> ApplyOutcome:
     env = toolchain_env(request, base_env(request), progress)
     crate = locate_crate(request, env, progress)
     result = PortResult(crate.name, crate.root)
@@ -44,14 +54,19 @@ def apply(request: ApplyRequest, progress: Progress = lambda line: None) -> Appl
         outcome.notes.extend(crate.recipe.notes)
 
     if not request.dry_run:
+        # The consumer's lock first, then the crate's: the order every writer takes them in.
+        if takes_port_by_patch(crate):
+            locks.enter_context(vcs.project_lock(crate.consumer_manifest, wait=request.wait))
         repo = clean_repo(
             crate, allow_no_vcs=request.allow_no_vcs, allow_dirty=request.allow_dirty, progress=progress,
-            from_patches=request.from_patches, branch=request.branch,
+            from_patches=request.from_patches, branch=request.branch, locks=locks, wait=request.wait,
         )
         outcome.notes.extend(repo.notes)
 
     progress("planning the port")
-    port_plan = plan_crate(crate, request.profile, request.rules_directory)
+    port_plan = plan_crate(crate, request.profile, request.rules_directory, request.max_file_bytes)
+    if not request.dry_run:
+        refuse_dirty_edits(repo, port_plan)
     result.findings = port_plan.findings
     outcome.notes.extend(port_plan.notes)
     consumer_change = plan_consumer(crate, request.profile) if takes_port_by_patch(crate) else None

@@ -25,7 +25,7 @@ from wasiport.errors import UserError
 from wasiport.model import Edit, Finding, PortStatus, Problem, Profile
 from wasiport.paths import rules_dir
 from wasiport.rust.modtree import module_cfgd_out, module_tree
-from wasiport.rust.source import SourceFile
+from wasiport.rust.source import MAX_FILE_BYTES, SourceFile
 from wasiport.check.files import FileTask, crate_files
 from wasiport.check.filescan import scan_file
 from wasiport.engine.pack import load_compat, load_rules
@@ -106,6 +106,7 @@ def plan_port(
     *,
     edition: str = "2021",
     rules_directory: Path | None = None,
+    max_file_bytes: int | None = None,
 ) -> PortPlan:
     crate_root = crate_root.resolve()
     plan = PortPlan(crate_root, profile)
@@ -117,7 +118,7 @@ def plan_port(
     roots_with_edits: set[Path] = set()
     cfgd_out: dict[Path, bool] = {}
     for path in _files_of(crate_root, root_paths):
-        report, _parsed, _stat = scan_file(FileTask(str(path), plan.relative(path), path in root_paths), pack.rules, context, for_edits=True)
+        report, _parsed, _stat = scan_file(FileTask(str(path), plan.relative(path), path in root_paths), pack.rules, context, for_edits=True, max_bytes=max_file_bytes or MAX_FILE_BYTES)
         if not report.findings and not report.problems:
             continue
         if path not in root_paths and module_cfgd_out(path, cfgd_out):

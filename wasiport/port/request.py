@@ -41,6 +41,8 @@ class ApplyRequest:
     rules_directory: Path | None = None
     env: dict[str, str] | None = None
     runtime: str | None = None  # --runtime wasmedge-X.Y: the module must link on that release (and --run runs as it would)
+    wait: float | None = None  # seconds to wait for another wasiport's writer lock (None: the default)
+    max_file_bytes: int | None = None  # --max-file-size: port files larger than the usual limit
 
 
 @dataclass

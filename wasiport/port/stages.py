@@ -8,6 +8,7 @@ Each returns a value; the pipelines record `StageResult`s and decide what to und
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -19,8 +20,9 @@ import git
 from wasiport import vcs
 from wasiport.cargo import find_toolchain
 from wasiport.errors import UserError
+from wasiport.faults import crash_point
 from wasiport.fsutil import FileBackup
-from wasiport.model import Finding, Profile, StageResult
+from wasiport.model import Finding, Problem, Profile, StageResult
 from wasiport.paths import rules_dir
 from wasiport.port.consumer import ConsumerChange
 from wasiport.port.plan import PortPlan, Root, plan_port
@@ -75,6 +77,7 @@ class CleanRepo:
 
     root: Path
     notes: tuple[str, ...] = ()
+    dirty: tuple[vcs.DirtyFile, ...] = ()  # --allow-dirty: the uncommitted work the port must not take
 
 
 def clean_repo(
@@ -85,33 +88,53 @@ def clean_repo(
     progress: Progress,
     from_patches: Path | None = None,
     branch: str = vcs.DEFAULT_BRANCH,
+    locks: contextlib.ExitStack | None = None,
+    wait: float | None = None,
 ) -> CleanRepo:
-    """The crate's repository, with an interrupted earlier run undone and its tree clean
-    (`cargo fix`'s rule); `from_patches` re-applies an exported series first."""
+    """The crate's repository, locked for writing (held by LOCKS until the port is final, see
+    `vcs.lock`), with an interrupted earlier run undone and its tree clean (`cargo fix`'s
+    rule); `from_patches` re-applies an exported series first."""
     root = crate.repo_root or vcs.require_repo(crate.root, allow_no_vcs=allow_no_vcs)
     notes: list[str] = []
+    held = locks.enter_context(vcs.repository_lock(root, wait=wait)) if locks is not None else None
+    crash_point("locked")
     recovered = vcs.recover_interrupted(root)
     if recovered is not None:
-        notes.append(f"an interrupted earlier run was undone ({recovered})")
-    vcs.check_clean(root, [crate.root], allow_dirty=allow_dirty)
+        notes.append(f"an interrupted earlier run was undone: {recovered.describe()}")
+    elif held is not None and held.previous is not None:
+        notes.append(f"an earlier run ({held.previous.describe()}) was killed while it held the lock; it left nothing half done")
+    dirty = vcs.check_clean(root, [crate.root], allow_dirty=allow_dirty)
     if from_patches is not None:
         progress(f"applying the patch series in {from_patches}")
         applied = vcs.apply_series(root, from_patches, branch=branch)
         notes.append(f"re-applied {len(applied)} patch(es) from {from_patches}" if applied else "the patch series is already applied")
-    return CleanRepo(root, tuple(notes))
+    return CleanRepo(root, tuple(notes), tuple(dirty))
 
 
-def plan_crate(crate: Crate, profile: Profile, rules_directory: Path | None) -> PortPlan:
+def refuse_dirty_edits(repo: CleanRepo, port_plan: PortPlan) -> None:
+    """--allow-dirty: the port may not edit a file that holds the user's uncommitted work."""
+    if repo.dirty:
+        vcs.refuse_dirty_edits(repo.root, repo.dirty, port_plan.contents)
+
+
+def plan_crate(crate: Crate, profile: Profile, rules_directory: Path | None, max_file_bytes: int | None = None) -> PortPlan:
     """The port of the crate's library and binaries, planned in memory; a file that does not
     parse (or a manifest conflict) stops here, before anything is written."""
     roots = [Root(t.src_path, t.kind) for t in crate.targets if t.kind in ("lib", "bin")]
     if not roots:
         raise UserError(f"{crate.name} has no library or binary target to port")
-    port_plan = plan_port(crate.root, roots, profile, edition=crate.edition, rules_directory=rules_directory)
+    port_plan = plan_port(crate.root, roots, profile, edition=crate.edition, rules_directory=rules_directory, max_file_bytes=max_file_bytes)
     if port_plan.problems:
         lines = [f"{p.path}:{p.line}:{p.col}: {p.message}" if p.line else f"{p.path}: {p.message}" for p in port_plan.problems]
-        raise UserError(f"nothing was written: {crate.name} {crate.version}: " + "; ".join(lines))
+        raise UserError(f"nothing was written: {crate.name} {crate.version}: " + "; ".join(lines), hint=problem_hint(port_plan.problems))
     return port_plan
+
+
+def problem_hint(problems: list[Problem]) -> str:
+    """How to get past the problems that stop a port, where the user can."""
+    if any(p.code == "wasiport/file-too-large" for p in problems):
+        return "a file over the size limit is usually generated code; to port it anyway, raise the limit with --max-file-size (e.g. --max-file-size 16M)"
+    return ""
 
 
 def planned(port_plan: PortPlan) -> StageResult:
@@ -171,6 +194,7 @@ def take_port(change: ConsumerChange, env: dict[str, str]) -> TakenPort:
     """Write the consumer's `[patch]` and make cargo confirm that it takes it; a patch cargo
     does not use is an error, and the manifest is as it was."""
     backup = change.write()
+    crash_point("manifest")
     try:
         confirmation = change.verify(env)
     except BaseException:

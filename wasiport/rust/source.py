@@ -151,12 +151,19 @@ def read_rust(data: bytes) -> gaps.Reading:
     return gaps.read(data, parse_bytes)
 
 
-def check_readable(path: str, data: bytes) -> Problem | None:
-    """A problem that stops us from examining the file at all, or None."""
-    if len(data) > MAX_FILE_BYTES:
+def _size_text(size: int) -> str:
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
+
+
+def check_readable(path: str, data: bytes, limit: int = MAX_FILE_BYTES) -> Problem | None:
+    """A problem that stops us from examining the file at all, or None; LIMIT is the size cap."""
+    if len(data) > limit:
         return Problem(
             "wasiport/file-too-large",
-            f"file is {len(data) // 1024} KiB, over the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit; not scanned",
+            f"file is {len(data) // 1024} KiB, over the {_size_text(limit)} limit; not scanned",
             path,
         )
     try:

@@ -10,9 +10,10 @@ Every git command goes through this package; nothing else runs git.
 
 Modules: git.py (running git, repositories, identity, branches), gate.py (the
 clean-tree gate), transaction.py (the port transaction and its recovery),
-signals.py (SIGTERM/SIGINT around it), patches.py (patch series).
+signals.py (SIGTERM/SIGINT around it), lock.py (one writer per repository or
+project), patches.py (patch series).
 """
-from wasiport.vcs.gate import DirtyFile, check_clean, dirty_files
+from wasiport.vcs.gate import DirtyFile, check_clean, dirty_files, refuse_dirty_edits
 from wasiport.vcs.git import (
     DEFAULT_BRANCH,
     UPSTREAM_SUBJECT_PREFIX,
@@ -22,15 +23,20 @@ from wasiport.vcs.git import (
     require_repo,
     upstream_commit,
 )
+from wasiport.vcs.lock import Acquired, Holder, LockBusy, project_lock, repository_lock
 from wasiport.vcs.patches import apply_series, export_patches, series_applied
-from wasiport.vcs.transaction import PortTransaction, Recovery, recover_interrupted
+from wasiport.vcs.transaction import PortTransaction, Recovery, RestoreReport, recover_interrupted
 
 __all__ = [
+    "Acquired",
     "DEFAULT_BRANCH",
-    "UPSTREAM_SUBJECT_PREFIX",
     "DirtyFile",
+    "Holder",
+    "LockBusy",
     "PortTransaction",
     "Recovery",
+    "RestoreReport",
+    "UPSTREAM_SUBJECT_PREFIX",
     "apply_series",
     "check_clean",
     "dirty_files",
@@ -38,7 +44,10 @@ __all__ = [
     "find_repo_root",
     "git_error_reason",
     "init_with_commit",
+    "project_lock",
     "recover_interrupted",
+    "refuse_dirty_edits",
+    "repository_lock",
     "require_repo",
     "series_applied",
     "upstream_commit",

@@ -5,7 +5,7 @@ Modelled on `cargo fix`, which refuses to touch uncommitted work unless told to.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,3 +126,25 @@ def check_clean(repo_root: Path, paths: Sequence[Path], allow_dirty: bool = Fals
             hint="commit or stash them first, or pass --allow-dirty to port anyway",
         )
     return dirty
+
+
+def refuse_dirty_edits(repo_root: Path, dirty: Sequence[DirtyFile], edited: Iterable[Path]) -> None:
+    """With --allow-dirty: refuse when the port must edit a file that holds uncommitted work.
+
+    The port commit records whole files, so editing such a file would put the user's own
+    changes into it (and a rollback would have to guess which bytes were theirs). Files the
+    port does not edit keep their changes, uncommitted, in the work tree and the index."""
+    root = Path(repo_root).resolve()
+    by_path = {entry.path: entry for entry in dirty}
+    clashes = []
+    for path in edited:
+        relative = os.path.relpath(Path(path).resolve(), root).replace(os.sep, "/")
+        if relative in by_path:
+            clashes.append(str(by_path[relative]))
+    if clashes:
+        listed = ", ".join(sorted(clashes)[:_MAX_LISTED])
+        raise UserError(
+            f"the port must edit files with uncommitted changes: {listed}; "
+            "--allow-dirty never puts your own changes into the port commit",
+            hint="commit or stash the changes to those files first; uncommitted changes to other files may stay",
+        )

@@ -24,6 +24,7 @@ from wasiport.vcs.git import (
     restore_branch,
     split_z,
 )
+from wasiport.vcs.lock import repository_lock
 from wasiport.vcs.signals import signals_held
 from wasiport.vcs.transaction import recover_interrupted
 
@@ -223,8 +224,12 @@ def apply_series(repo_root: Path, patch_dir: Path, *, branch: str = DEFAULT_BRAN
     that does not apply, everything this call did is undone and the `UserError` names
     the patch and the conflicting files."""
     root = Path(repo_root).resolve()
+    with repository_lock(root):
+        return _apply_series(root, Path(patch_dir), branch)
+
+
+def _apply_series(root: Path, patch_dir: Path, branch: str) -> list[str]:
     repo = open_repo(root)
-    patch_dir = Path(patch_dir)
     recover_interrupted(root)
     check_clean(root, [root])
     patches = _series_patches(patch_dir)

@@ -31,19 +31,21 @@ import os
 import shutil
 import socket
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import git
 
-from wasiport.errors import UserError
+from wasiport.errors import FilesystemRefused, UserError
+from wasiport.faults import crash_point
 from wasiport.fsutil import atomic_write, fsync_dir
 from wasiport.vcs.git import (
     DEFAULT_BRANCH,
     BranchPlan,
     git_bytes,
+    git_error_reason,
     git_text,
     identity_env,
     move_branch,
@@ -53,10 +55,12 @@ from wasiport.vcs.git import (
     split_z,
     state_dir,
 )
+from wasiport.vcs.lock import boot_id, process_alive, repository_lock
 from wasiport.vcs.signals import signals_held, sigterm_raises
 
 _MARKER = "transaction.json"
 _TEMP_SUFFIX = ".wasiport-tmp"
+_open_transactions: set[Path] = set()  # repositories with a transaction open in this process
 
 
 # --------------------------------------------------------------------------------------
@@ -64,7 +68,9 @@ _TEMP_SUFFIX = ".wasiport-tmp"
 
 
 def _write_new_file(path: Path, data: bytes, mode: int | None) -> None:
-    """Create PATH (which must not exist) with DATA, durably; MODE None means the umask default."""
+    """Create PATH (which must not exist) with DATA, durably; MODE None means the umask default.
+
+    A write that fails half way (a full disk) removes what it created."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb", closefd=False) as handle:
@@ -73,6 +79,10 @@ def _write_new_file(path: Path, data: bytes, mode: int | None) -> None:
             os.fsync(handle.fileno())
         if mode is not None:
             os.fchmod(fd, mode)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
     finally:
         os.close(fd)
 
@@ -80,11 +90,27 @@ def _write_new_file(path: Path, data: bytes, mode: int | None) -> None:
 def _replace_atomically(target: Path, temp: Path, data: bytes, mode: int | None) -> None:
     temp.unlink(missing_ok=True)
     _write_new_file(temp, data, mode)
-    os.replace(temp, target)
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
 
 
 def _temp_name(target: Path) -> Path:
     return target.with_name(f".{target.name}{_TEMP_SUFFIX}")
+
+
+def os_error_reason(err: OSError) -> str:
+    """`path: reason` of a refused file operation, without Python's `[Errno N]`."""
+    reason = err.strerror or str(err)
+    return f"{err.filename}: {reason}" if err.filename else reason
+
+
+def listed(paths: Sequence[str], limit: int = 6) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
 # --------------------------------------------------------------------------------------
@@ -111,6 +137,7 @@ class _Marker:
     files: tuple[_FileRecord, ...]
     created_dirs: tuple[str, ...]  # parents first
     index: tuple[str, ...]  # `git ls-files -s` lines of the touched paths
+    boot: str = ""  # the machine's boot id: a pid from another boot is not this process
 
     def to_json(self) -> str:
         return json.dumps({"version": 1, **asdict(self)}, indent=1)
@@ -126,6 +153,7 @@ class _Marker:
             files=tuple(_FileRecord(**entry) for entry in data["files"]),
             created_dirs=tuple(data["created_dirs"]),
             index=tuple(data["index"]),
+            boot=str(data.get("boot", "")),
         )
 
 
@@ -134,14 +162,23 @@ def _write_marker(path: Path, marker: _Marker) -> None:
     atomic_write(path, marker.to_json().encode())
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+@dataclass(frozen=True)
+class RestoreReport:
+    """What a rollback put back, and what the filesystem (or git) would not let it."""
+
+    restored: tuple[str, ...]  # files whose old bytes (or absence) are back
+    failed: tuple[tuple[str, str], ...]  # (what, why)
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed
+
+    def sentence(self) -> str:
+        done = f"restored {listed(self.restored)}" if self.restored else "no file had changed yet"
+        if self.complete:
+            return f"{done}; the files, the index and HEAD are as before"
+        failed = "; ".join(f"{what} ({why})" for what, why in self.failed)
+        return f"{done}; could NOT restore {failed}"
 
 
 @dataclass(frozen=True)
@@ -154,51 +191,121 @@ class Recovery:
     head: str  # the commit HEAD points at again
     deleted_branch: str | None  # the port branch it had created, now gone
 
+    def describe(self) -> str:
+        """One sentence for a note: never a Python object's repr."""
+        files = f"{len(self.restored_paths)} file(s) restored ({listed(self.restored_paths)})" if self.restored_paths else "no file needed restoring"
+        branch = f", branch {self.deleted_branch} deleted" if self.deleted_branch else ""
+        return f"the run of pid {self.pid} started {self.started} was cut short and is undone: {files}, HEAD back at {self.head[:12]}{branch}"
 
-def _restore_from_marker(repo: git.Repo, root: Path, marker: _Marker) -> None:
-    """Return files, index and refs to the state recorded in the marker. Safe to repeat."""
-    state = state_dir(repo)
-    for record in marker.files:
-        target = root / record.path
-        temp = root / record.temp
-        temp.unlink(missing_ok=True)
-        if record.existed and record.backup is not None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _replace_atomically(target, temp, (state / record.backup).read_bytes(), record.mode)
-        elif target.is_file() or target.is_symlink():
+    def __str__(self) -> str:
+        return self.describe()
+
+
+def _restore_file(root: Path, state: Path, record: _FileRecord) -> bool:
+    """Put one file back; True when it had to change. Raises OSError when the filesystem refuses."""
+    target = root / record.path
+    temp = root / record.temp
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
+    if not (record.existed and record.backup is not None):
+        if target.is_file() or target.is_symlink():
             target.unlink()
+            return True
+        return False
+    old = (state / record.backup).read_bytes()
+    if target.is_file() and not target.is_symlink() and target.read_bytes() == old:
+        if record.mode is not None and stat.S_IMODE(target.stat().st_mode) != record.mode:
+            os.chmod(target, record.mode)
+        return False  # never replaced (the write failed first), or already restored
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _replace_atomically(target, temp, old, record.mode)
+    return True
+
+
+def _restore_from_marker(repo: git.Repo, root: Path, marker: _Marker) -> RestoreReport:
+    """Return files, index and refs to the state recorded in the marker, as far as the filesystem
+    allows. Safe to repeat. The marker and backups are removed only when everything is back:
+    otherwise the next run tries again."""
+    state = state_dir(repo)
+    restored: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for record in marker.files:
+        try:
+            if _restore_file(root, state, record):
+                restored.append(record.path)
+        except OSError as err:
+            failed.append((record.path, err.strerror or str(err)))
     for directory in reversed(marker.created_dirs):
         with contextlib.suppress(OSError):
             (root / directory).rmdir()
-    restore_branch(repo, marker.branch)
+    try:
+        restore_branch(repo, marker.branch)
+    except git.GitCommandError as err:
+        failed.append(("HEAD and the port branch", git_error_reason(err)))
     zero = "0" * len(marker.branch.previous_head)
     index_info = b"".join(os.fsencode(f"0 {zero}\t{record.path}") + b"\0" for record in marker.files)
     index_info += b"".join(os.fsencode(line) + b"\0" for line in marker.index)
-    git_bytes(repo, "update-index", "-z", "--index-info", stdin=index_info)
-    # The marker goes first: backups without a marker are garbage, a marker without backups is not.
-    (state / _MARKER).unlink(missing_ok=True)
-    shutil.rmtree(state / "backup", ignore_errors=True)
+    try:
+        git_bytes(repo, "update-index", "-z", "--index-info", stdin=index_info)
+    except git.GitCommandError as err:
+        failed.append(("the index", git_error_reason(err)))
+    if not failed:
+        # The marker goes first: backups without a marker are garbage, a marker without backups is not.
+        (state / _MARKER).unlink(missing_ok=True)
+        shutil.rmtree(state / "backup", ignore_errors=True)
+    return RestoreReport(tuple(restored), tuple(failed))
+
+
+def _marker_owner_alive(marker: _Marker) -> bool:
+    """Whether the process that wrote MARKER may still be running (it cannot be, under the lock,
+    unless it predates the lock; a marker from another host is never taken over blindly)."""
+    if marker.host != socket.gethostname():
+        return True
+    if marker.boot and marker.boot != boot_id():
+        return False
+    return marker.pid != os.getpid() and process_alive(marker.pid)
 
 
 def recover_interrupted(repo_root: Path) -> Recovery | None:
-    """Undo a transaction that a killed or crashed wasiport left unfinished; None when there is none."""
+    """Undo a transaction that a killed or crashed wasiport left unfinished; None when there is none.
+
+    Holds the repository's writer lock (waiting for a live writer, see `vcs.lock`). When the
+    filesystem does not let everything be restored, FilesystemRefused says what was and what not."""
     root = Path(repo_root).resolve()
+    with repository_lock(root):
+        return _recover_locked(root)
+
+
+def _recover_locked(root: Path) -> Recovery | None:
     repo = open_repo(root)
     marker_path = state_dir(repo) / _MARKER
     if not marker_path.is_file():
         return None
-    marker = _Marker.from_json(marker_path.read_text(encoding="utf-8"))
-    if marker.host == socket.gethostname() and marker.pid != os.getpid() and _process_alive(marker.pid):
+    try:
+        marker = _Marker.from_json(marker_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError) as err:
         raise UserError(
-            f"another wasiport process (pid {marker.pid}) is porting the crate in {root}",
+            f"{marker_path} is damaged ({err.__class__.__name__}), so an interrupted port cannot be undone automatically",
+            hint=f"check `git status` in {root}, restore the files by hand, then delete {marker_path}",
+        ) from None
+    if root in _open_transactions and marker.pid == os.getpid():
+        return None  # our own open transaction (see PortTransaction.__enter__)
+    if _marker_owner_alive(marker):
+        raise UserError(
+            f"another wasiport process (pid {marker.pid} on {marker.host}) is porting the crate in {root}",
             hint=f"wait for it to finish; if it is gone, delete {marker_path}",
         )
     with signals_held():
-        _restore_from_marker(repo, root, marker)
+        report = _restore_from_marker(repo, root, marker)
+    if not report.complete:
+        raise FilesystemRefused(
+            f"an interrupted port in {root} could not be fully undone: {report.sentence()}",
+            hint="make those files writable (or free some space) and run wasiport again: it retries",
+        )
     return Recovery(
         started=marker.started,
         pid=marker.pid,
-        restored_paths=tuple(record.path for record in marker.files),
+        restored_paths=report.restored,
         head=marker.branch.previous_head,
         deleted_branch=marker.branch.branch_ref.removeprefix("refs/heads/") if marker.branch.created else None,
     )
@@ -232,7 +339,7 @@ class PortTransaction:
         self._marker: _Marker | None = None
         self._committed = False
         self._closed = False
-        self._signal_scope: contextlib.ExitStack | None = None
+        self._scope: contextlib.ExitStack | None = None
 
     # -- context manager ---------------------------------------------------------------
 
@@ -240,23 +347,45 @@ class PortTransaction:
         repo = open_repo(self.repo_root)
         if Path(repo.working_tree_dir or "").resolve() != self.repo_root:
             raise UserError(f"{self.repo_root} is not the root of its git repository")
-        self._repo = repo
-        self.recovered = recover_interrupted(self.repo_root)
-        self._plan = plan_branch(repo, self.branch)
-        self._signal_scope = contextlib.ExitStack()
-        self._signal_scope.enter_context(sigterm_raises())
+        if self.repo_root in _open_transactions:
+            raise UserError(f"a port of another crate in {self.repo_root} is still open: one transaction per repository at a time")
+        scope = contextlib.ExitStack()
+        try:
+            # The writer lock for the whole transaction: never two on one repository.
+            scope.enter_context(repository_lock(self.repo_root))
+            self._repo = repo
+            self.recovered = _recover_locked(self.repo_root)
+            self._plan = plan_branch(repo, self.branch)
+            scope.enter_context(sigterm_raises())
+        except BaseException:
+            scope.close()
+            raise
+        self._scope = scope
+        _open_transactions.add(self.repo_root)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         try:
             if self._marker is not None and not self._closed:
                 if exc_type is not None and not (self._committed and self.keep_on_error):
-                    self.rollback()
+                    self._rollback_after(exc)
                 else:
                     self._finish()
         finally:
-            if self._signal_scope is not None:
-                self._signal_scope.close()
+            _open_transactions.discard(self.repo_root)
+            if self._scope is not None:
+                self._scope.close()
+
+    def _rollback_after(self, exc: BaseException | None) -> None:
+        """Roll back because of EXC; a rollback the filesystem refuses in part is reported with it."""
+        report = self._restore()
+        if report.complete:
+            return
+        cause = str(exc) if isinstance(exc, UserError) else (os_error_reason(exc) if isinstance(exc, OSError) else "the port was interrupted")
+        raise FilesystemRefused(
+            f"{cause}; and the rollback is incomplete: {report.sentence()}",
+            hint="make those files writable (or free some space) and run wasiport again: it finishes the rollback",
+        ) from exc
 
     # -- queueing ----------------------------------------------------------------------
 
@@ -311,11 +440,30 @@ class PortTransaction:
         assert self._repo is not None and self._plan is not None
         if not message.strip():
             raise ValueError("a port commit needs a message")
-        repo, root = self._repo, self.repo_root
+        repo = self._repo
         changes = self._effective_changes()
         if not changes:
             return None
+        try:
+            return self._write_and_commit(message, changes)
+        except (OSError, git.GitCommandError) as err:
+            reason = os_error_reason(err) if isinstance(err, OSError) else f"git refused: {git_error_reason(err)}"
+            if self._marker is None:  # nothing was touched: the backups could not even be made
+                shutil.rmtree(state_dir(repo) / "backup", ignore_errors=True)
+                raise FilesystemRefused(f"cannot write the port: {reason}; nothing was changed") from None
+            report = self._restore()
+            if report.complete:
+                raise FilesystemRefused(f"cannot write the port: {reason}; rolled back: {report.sentence()}") from None
+            raise FilesystemRefused(
+                f"cannot write the port: {reason}; and the rollback is incomplete: {report.sentence()}",
+                hint="make those files writable (or free some space) and run wasiport again: it finishes the rollback",
+            ) from None
+
+    def _write_and_commit(self, message: str, changes: Mapping[str, bytes | None]) -> str | None:
+        assert self._repo is not None and self._plan is not None
+        repo, root = self._repo, self.repo_root
         self._prepare(changes)
+        crash_point("prepared")
         # Every new file is written in full first (where a full disk or a bad path shows up),
         # so that the visible step is a run of renames.
         for relative, data in changes.items():
@@ -326,23 +474,29 @@ class PortTransaction:
                 temp = _temp_name(target)
                 temp.unlink(missing_ok=True)
                 _write_new_file(temp, data, existing_mode)
+        crash_point("written")
         with signals_held():
-            for relative, data in changes.items():
+            for number, (relative, data) in enumerate(changes.items()):
                 target = root / relative
                 if data is None:
                     target.unlink()
                 else:
                     os.replace(_temp_name(target), target)
+                if number == 0:
+                    crash_point("replaced-one")
             for directory in {(root / relative).parent for relative in changes}:
                 fsync_dir(directory)
             self.changed_paths = tuple(changes)
             new_commit = self._make_commit(message, list(changes))
+            crash_point("commit-object")
             if new_commit is not None:
                 move_branch(repo, self._plan, new_commit, f"wasiport: {message.splitlines()[0]}")
+            crash_point("branch-moved")
             # The real index follows the commit for these paths only; other staged work stays staged.
             git_text(repo, "--literal-pathspecs", "add", "-A", "--force", "--", *changes)
             self.commit_sha = new_commit
             self._committed = True
+        crash_point("committed")
         return new_commit
 
     def _prepare(self, changes: Mapping[str, bytes | None]) -> None:
@@ -383,6 +537,7 @@ class PortTransaction:
             files=tuple(records),
             created_dirs=tuple(created_dirs),
             index=tuple(index),
+            boot=boot_id(),
         )
         _write_marker(state / _MARKER, self._marker)
 
@@ -411,20 +566,34 @@ class PortTransaction:
 
     # -- ending ------------------------------------------------------------------------
 
-    def rollback(self) -> None:
-        """Restore the commit, index entries and file bytes/modes from before `commit`."""
+    def rollback(self) -> RestoreReport:
+        """Restore the commit, index entries and file bytes/modes from before `commit`.
+
+        FilesystemRefused when the filesystem does not let everything be put back; it says
+        what was restored and what was not (the marker stays: the next run finishes it)."""
+        report = self._restore()
+        if not report.complete:
+            raise FilesystemRefused(
+                f"the rollback is incomplete: {report.sentence()}",
+                hint="make those files writable (or free some space) and run wasiport again: it finishes the rollback",
+            )
+        return report
+
+    def _restore(self) -> RestoreReport:
         if self._repo is None:
             raise RuntimeError("use PortTransaction in a `with` block")
         if self._closed or self._marker is None:
             self._closed = True
-            return
+            return RestoreReport((), ())
         with signals_held():
-            _restore_from_marker(self._repo, self.repo_root, self._marker)
+            report = _restore_from_marker(self._repo, self.repo_root, self._marker)
         self._closed = True
         self.commit_sha = None
+        return report
 
     def _finish(self) -> None:
         assert self._repo is not None
+        crash_point("before-finish")
         state = state_dir(self._repo)
         (state / _MARKER).unlink(missing_ok=True)
         shutil.rmtree(state / "backup", ignore_errors=True)
