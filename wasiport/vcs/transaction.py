@@ -103,9 +103,15 @@ def _temp_name(target: Path) -> Path:
 
 
 def os_error_reason(err: OSError) -> str:
-    """`path: reason` of a refused file operation, without Python's `[Errno N]`."""
+    """`path: reason` of a refused file operation, without Python's `[Errno N]`; a temporary
+    sibling is named by the file it stands for."""
     reason = err.strerror or str(err)
-    return f"{err.filename}: {reason}" if err.filename else reason
+    if not err.filename:
+        return reason
+    path = Path(os.fsdecode(err.filename))
+    if path.name.startswith(".") and path.name.endswith(_TEMP_SUFFIX):
+        path = path.with_name(path.name[1 : -len(_TEMP_SUFFIX)])
+    return f"{path}: {reason}"
 
 
 def listed(paths: Sequence[str], limit: int = 6) -> str:
