@@ -162,6 +162,7 @@ def test_apply_deps_rolls_everything_back_when_the_build_fails(project):
     assert (app / "Cargo.toml").read_bytes() == manifest
     assert git(app, "rev-parse", "HEAD") == head
     assert (app / "netutil" / "src" / "lib.rs").read_text() == NETUTIL
+    assert not (app / "wasiport").exists()  # the copy of redis-sample it made is gone too
 
 
 def test_apply_deps_on_a_virtual_workspace_ports_what_it_can_and_reports_the_rest(registry, tmp_path):

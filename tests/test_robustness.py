@@ -173,6 +173,34 @@ def test_a_second_writer_gives_up_naming_the_holder_then_waits_for_it(tmp_path: 
     assert_consistent_port(root, reference_port)
 
 
+def test_a_project_is_locked_too_in_its_repository_or_under_target(tmp_path: Path) -> None:
+    """`apply --deps` writes the consumer's Cargo.toml and copies beside it: the project's lock."""
+    outside_git = tmp_path / "app"
+    (outside_git / "src").mkdir(parents=True)
+    (outside_git / "Cargo.toml").write_text('[package]\nname = "app"\nversion = "0.1.0"\n')
+    in_git = make_crate(tmp_path / "netclient")
+    assert vcs.lock.project_lock_path(outside_git / "Cargo.toml") == outside_git.resolve() / "target" / "wasiport.lock"
+    assert vcs.lock.project_lock_path(in_git / "Cargo.toml") == vcs.lock.repository_lock_path(in_git)
+
+    code = f"""
+import time
+from pathlib import Path
+from wasiport import vcs
+with vcs.project_lock(Path({str(outside_git / "Cargo.toml")!r})):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+    holder = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        refused = run("apply", "--deps", "--manifest-path", str(outside_git / "Cargo.toml"), "--no-build", "--wait", "0")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert refused.returncode == EXIT_TEMPFAIL, refused.stderr
+    assert f"writing to {outside_git.resolve() / 'Cargo.toml'} (pid {holder.pid} on " in refused.stderr
+
+
 def test_a_writer_waits_for_a_holder_that_finishes(tmp_path: Path, reference_port: dict[str, bytes]) -> None:
     root = make_crate(tmp_path / "netclient")
     holder = hold_lock(root, 2)
