@@ -65,7 +65,7 @@ def make_crate(root: Path, files: dict[str, str] | None = None) -> Path:
 
 
 def wasiport(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
-    full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "wasiport", *args], env=full_env, cwd=cwd,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -462,3 +462,62 @@ def test_allow_dirty_never_commits_the_users_changes(tmp_path: Path) -> None:
     assert (crate / "README.md").read_text() == "readme, edited\n"  # still uncommitted in the work tree
     status = git(crate, "status", "--porcelain=v1", "--untracked-files=all").splitlines()
     assert sorted(line.strip() for line in status) == ["?? notes.txt", "M README.md"]
+
+
+# --------------------------------------------------------------------------------------
+# a consumer project: its manifest, the copy beside it (offline cargo)
+
+
+@pytest.fixture
+def consumer(offline_cargo, tmp_path: Path) -> tuple[Path, dict]:
+    """A project that depends on the corpus's redis-sample, "published" to the offline registry."""
+    from tests.support.cli import ci_like_env, git_repo
+    from tests.support.offline_cargo import add_crate
+
+    add_crate(offline_cargo.registry, REPO / "corpus" / "samples" / "redis-sample")
+    app = tmp_path / "app"
+    (app / "src").mkdir(parents=True)
+    (app / "Cargo.toml").write_text('[package]\nname = "app"\nversion = "0.1.0"\nedition = "2018"\n\n[dependencies]\nredis-sample = "0.1"\n')
+    (app / "src" / "main.rs").write_text("fn main() { let _ = redis_sample::Client::open(\"redis://127.0.0.1/\"); }\n")
+    git_repo(app, "app")
+    return app, ci_like_env(offline_cargo, tmp_path)
+
+
+def consumer_state(app: Path) -> tuple[bytes, list[str], str]:
+    copy = app / "wasiport" / "redis-sample-0.1.0"
+    subjects = git(copy, "log", "--format=%s").splitlines()
+    status = git(copy, "status", "--porcelain=v1", "--untracked-files=all")
+    return (app / "Cargo.toml").read_bytes(), subjects, status
+
+
+@pytest.mark.cargo
+def test_a_consumer_apply_killed_after_writing_the_manifest_is_recovered(consumer) -> None:
+    app, env = consumer
+    killed = wasiport("apply", "redis-sample", "--manifest-path", str(app / "Cargo.toml"), "--no-build", env=dict(env, WASIPORT_CRASH_AT="manifest"))
+    _, stderr = killed.communicate(timeout=600)
+    assert killed.returncode == -signal.SIGKILL, stderr
+
+    again = run("apply", "redis-sample", "--manifest-path", str(app / "Cargo.toml"), "--no-build", env=env)
+
+    assert again.returncode == 0, again.stderr
+    assert "note: an interrupted earlier run was undone" in again.stdout
+    manifest, subjects, status = consumer_state(app)
+    assert manifest.count(b"[patch.crates-io]") == 1 and b'redis-sample = { path = "wasiport/redis-sample-0.1.0" }' in manifest
+    assert subjects == ["wasiport: port redis-sample 0.1.0 to WasmEdge sockets", "upstream: redis-sample 0.1.0"]
+    assert status == ""
+
+
+@pytest.mark.cargo
+def test_two_consumer_applies_racing_give_one_copy_one_port_and_one_patch(consumer) -> None:
+    app, env = consumer
+    env = dict(env, WASIPORT_LOCK_WAIT="600")
+    racers = [wasiport("apply", "redis-sample", "--manifest-path", str(app / "Cargo.toml"), "--no-build", env=env) for _ in range(2)]
+    outputs = [racer.communicate(timeout=900) + (racer.returncode,) for racer in racers]
+    for out, err, code in outputs:
+        assert code == 0, err
+    assert sum("git: ok: committed " in out for out, _, _ in outputs) == 1
+    manifest, subjects, status = consumer_state(app)
+    assert manifest.count(b"[patch.crates-io]") == 1
+    assert subjects == ["wasiport: port redis-sample 0.1.0 to WasmEdge sockets", "upstream: redis-sample 0.1.0"]
+    assert status == ""
+    assert [p.name for p in (app / "wasiport").iterdir()] == ["redis-sample-0.1.0"]  # no partial copy left
