@@ -306,6 +306,25 @@ def test_apply_into_a_read_only_folder_is_one_sentence_and_changes_nothing(tmp_p
     assert_untouched(root)
 
 
+def test_an_immutable_file_met_half_way_through_the_renames_is_rolled_back(tmp_path: Path) -> None:
+    """Cargo.toml is replaced first; src/lib.rs refuses its replacement: Cargo.toml comes back."""
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        pytest.skip("an immutable file needs root and chattr (a read-only file does not stop a rename)")
+    root = make_crate(tmp_path / "netclient")
+    lib = root / "src" / "lib.rs"
+    if subprocess.run(["chattr", "+i", str(lib)], capture_output=True).returncode:
+        pytest.skip("this filesystem cannot make a file immutable")
+    try:
+        done = run("apply", str(root), "--no-build")
+    finally:
+        subprocess.run(["chattr", "-i", str(lib)], check=True)
+    assert done.returncode == EXIT_IO, done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("wasiport: error:")]
+    assert len(error) == 1 and "Traceback" not in done.stderr
+    assert f"cannot write the port: {lib}: Operation not permitted; rolled back: restored Cargo.toml;" in error[0]
+    assert_untouched(root)
+
+
 def test_a_full_disk_during_the_write_is_rolled_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_crate(tmp_path / "netclient")
     real_fsync = os.fsync
