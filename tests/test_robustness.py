@@ -169,7 +169,7 @@ def test_a_second_writer_gives_up_naming_the_holder_then_waits_for_it(tmp_path: 
     # The holder was killed holding the lock: the next writer takes it at once and says so.
     done = run("apply", str(root), "--no-build", "--wait", "0")
     assert done.returncode == 0, done.stderr
-    assert f"an earlier run (pid {holder.pid}" in done.stdout and "was killed before it changed anything" in done.stdout
+    assert f"an earlier run (pid {holder.pid}" in done.stdout and "was killed while it held the lock; it left nothing half done" in done.stdout
     assert_consistent_port(root, reference_port)
 
 
@@ -252,7 +252,7 @@ def test_an_apply_killed_at_any_stage_is_recovered_by_the_next_run(point: str, t
     assert again.returncode == 0, again.stderr
     assert "Traceback" not in again.stderr
     if point == "locked":
-        assert "was killed before it changed anything" in again.stdout
+        assert "was killed while it held the lock; it left nothing half done" in again.stdout
     else:
         note = next(line for line in again.stdout.splitlines() if line.startswith("note: an interrupted earlier run was undone"))
         assert f"pid {killed.pid}" in note and "HEAD back at" in note
