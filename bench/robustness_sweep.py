@@ -21,7 +21,8 @@ It reports:
   files differ from those the real apply commits;
 - idempotence failures (target 0): the second apply commits again or fails;
 - bytes changed outside the edits (target 0): files that differ after apply but are not in
-  its commit, or a work tree that is not clean after it.
+  its commit, a work tree that is not clean after it, or a transaction marker or backups
+  left under `.git/wasiport/`.
 
 The figures go to stdout (and `--json FILE`); bench/README.md has the last run's.
 """
@@ -168,6 +169,9 @@ def sweep_crate(registry: Path, name: str, scratch: Path, env: dict) -> CrateRes
         result.outside_edits = [path for path in changed if path not in result.commit_files]
         if git(copy, "status", "--porcelain=v1", "--untracked-files=all").strip():
             result.outside_edits.append("(work tree not clean after apply)")
+        state = copy / ".git" / "wasiport"
+        if (state / "transaction.json").exists() or (state / "backup").exists():
+            result.outside_edits.append("(a transaction marker or backups left behind)")
         # check and apply: the same crate, the same answer
         code_changes = [path for path in result.commit_files if path.endswith(".rs") and not path.endswith("wasiport_net.rs")]
         if result.fixable and not result.committed:
