@@ -10,7 +10,7 @@ test. For every crate of the corpus that `check` finds something in, on a copy u
 1. `wasiport check --format json` on the copy: its fixable findings;
 2. `wasiport apply --dry-run --no-build`: the planned diff;
 3. `wasiport apply --no-build`: the port commit;
-4. `wasiport apply --no-build` again: must be "already ported", no new commit.
+4. `wasiport apply --no-build` again: must say "already ported" (or "nothing to port"), no new commit.
 
 It reports:
 
@@ -19,7 +19,8 @@ It reports:
 - check/apply disagreements (target 0): check calls something fixable and apply changes
   nothing, or apply changes code where check found nothing fixable; also a dry run whose
   files differ from those the real apply commits;
-- idempotence failures (target 0): the second apply commits again or fails;
+- idempotence failures (target 0): the second apply commits again, fails, or does not say
+  that there is nothing left to do;
 - bytes changed outside the edits (target 0): files that differ after apply but are not in
   its commit, a work tree that is not clean after it, or a transaction marker or backups
   left under `.git/wasiport/`.
@@ -183,7 +184,8 @@ def sweep_crate(registry: Path, name: str, scratch: Path, env: dict) -> CrateRes
         head = git(copy, "rev-parse", "HEAD").strip()
         again = wasiport(["apply", ".", "--no-build", "-q"], copy, env)
         traced(result, "apply (again)", again)
-        if again.returncode != 0 or git(copy, "rev-parse", "HEAD").strip() != head or "already ported" not in again.stdout:
+        settled = "already ported" in again.stdout or "nothing to port" in again.stdout
+        if again.returncode != 0 or git(copy, "rev-parse", "HEAD").strip() != head or not settled:
             result.idempotence = f"exit {again.returncode}: {(again.stderr.strip().splitlines() or [''])[-1][:160]}"
         return result
     except (subprocess.TimeoutExpired, subprocess.CalledProcessError, ValueError) as err:
@@ -217,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="sweep only the first N crates with a finding (by name)")
     parser.add_argument("--every", type=int, default=1, help="sweep every Nth crate with a finding (a spread-out subset)")
     parser.add_argument("--jobs", type=int, default=2, help="crates swept at once")
+    parser.add_argument("--crates", nargs="+", metavar="NAME-VERSION", help="sweep only these crates (of those with a finding)")
     parser.add_argument("--json", type=Path, help="write every crate's result and the summary here")
     args = parser.parse_args(argv)
     if not args.registry.is_dir():
@@ -231,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         log("checking the corpus for crates with a finding ...")
         names = crates_with_findings(args.registry, env, args.jobs)
-        chosen = names[:: max(args.every, 1)][: args.limit]
+        chosen = [n for n in names if args.crates is None or n in args.crates][:: max(args.every, 1)][: args.limit]
         log(f"{len(names)} crates with a finding; sweeping {len(chosen)}")
         work = scratch / "crates"
         work.mkdir()
