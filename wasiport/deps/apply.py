@@ -12,6 +12,7 @@ back and restores every manifest the run edited, unless the user asks to keep th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from wasiport.port.prove import Proof, consumer_subject, prove
 from wasiport.port.request import ApplyRequest, PortFailed, Progress
 from wasiport.port.run import run_port_captured
 from wasiport.port.sources import Crate, locate
-from wasiport.port.stages import base_env, clean_repo, commit, plan_crate, toolchain_env
+from wasiport.port.stages import base_env, clean_repo, commit, plan_crate, toolchain_env_and_profile
 
 
 @dataclass
@@ -66,8 +67,8 @@ class PackagePort:
 
 
 def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) -> DepsOutcome:
-    env = toolchain_env(request, base_env(request), progress)
-    profile = request.profile
+    env, profile = toolchain_env_and_profile(request, base_env(request), progress)
+    request = dataclasses.replace(request, profile=profile)  # the socket requirement this toolchain builds
     consumer = consumer_manifest(request)
     progress(f"resolving the dependency graph of {consumer}")
     graph = analyze(consumer, profile, scan=lambda root, features: scan_crate(root, profile, features), env=env)

@@ -30,12 +30,12 @@ from wasiport.port.stages import (
     plan_crate,
     planned,
     take_port,
-    toolchain_env,
+    toolchain_env_and_profile,
 )
 
 
 def apply(request: ApplyRequest, progress: Progress = lambda line: None) -> ApplyOutcome:
-    env = toolchain_env(request, base_env(request), progress)
+    env, profile = toolchain_env_and_profile(request, base_env(request), progress)
     crate = locate_crate(request, env, progress)
     result = PortResult(crate.name, crate.root)
     outcome = ApplyOutcome(result)
@@ -51,10 +51,10 @@ def apply(request: ApplyRequest, progress: Progress = lambda line: None) -> Appl
         outcome.notes.extend(repo.notes)
 
     progress("planning the port")
-    port_plan = plan_crate(crate, request.profile, request.rules_directory)
+    port_plan = plan_crate(crate, profile, request.rules_directory)
     result.findings = port_plan.findings
     outcome.notes.extend(port_plan.notes)
-    consumer_change = plan_consumer(crate, request.profile) if takes_port_by_patch(crate) else None
+    consumer_change = plan_consumer(crate, profile) if takes_port_by_patch(crate) else None
     result.stages.append(planned(port_plan))
     if request.dry_run:
         outcome.diff = port_plan.diff() + (consumer_change.diff() if consumer_change else "")
