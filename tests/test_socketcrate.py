@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.offline_cargo import OfflineCargo
-from wasiport.port.pipeline import ApplyRequest, toolchain_env_and_profile
+from wasiport.port.request import ApplyRequest
+from wasiport.port.stages import toolchain_env_and_profile
 from wasiport.cargo.versions import VersionReq
 from wasiport.errors import UserError
 from wasiport.model import Profile

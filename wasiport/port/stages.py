@@ -22,7 +22,7 @@ from wasiport.errors import UserError
 from wasiport.fsutil import FileBackup
 from wasiport.model import Finding, Profile, StageResult
 from wasiport.paths import rules_dir
-from wasiport.port.consumer import ConsumerChange
+from wasiport.port.consumer import ConsumerBackup, ConsumerChange
 from wasiport.port.plan import PortPlan, Root, plan_port
 from wasiport.port.recipes import load_recipes
 from wasiport.port.request import ApplyRequest, Progress
@@ -168,7 +168,7 @@ def commit_message(name: str, version: str, port_plan: PortPlan) -> str:
 class TakenPort:
     """The consumer's manifest now takes the port: how to undo it, and cargo's confirmation."""
 
-    backup: FileBackup | None  # None: the manifest already took it
+    backup: ConsumerBackup | None  # None: the manifest already took it
     confirmation: list[str]
 
 
