@@ -1,7 +1,7 @@
 """`wasiport apply` end to end: real crates, real git, real cargo builds (offline), real modules.
 
 The consumer projects here depend on crates by version, as users' projects do; the
-test registry serves Debian's crates, the stand-in wasmedge_wasi_socket, and the
+test registry serves Debian's crates, the real wasmedge_wasi_socket (from crates.io), and the
 corpus's redis-sample "published" as 0.1.0.
 """
 from __future__ import annotations
