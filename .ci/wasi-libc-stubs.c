@@ -25,6 +25,7 @@
 
 int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg);
 int pthread_detach(pthread_t thread);
+int pthread_join(pthread_t thread, void **result);
 int pthread_attr_init(pthread_attr_t *attr);
 int pthread_attr_destroy(pthread_attr_t *attr);
 int pthread_attr_setstacksize(pthread_attr_t *attr, size_t size);
@@ -39,6 +40,14 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)
     (void)start;
     (void)arg;
     return EAGAIN;
+}
+
+/* No thread was ever created, so there is none to wait for. */
+int pthread_join(pthread_t thread, void **result)
+{
+    (void)thread;
+    (void)result;
+    return ESRCH;
 }
 
 /* Only the main thread exists; detaching it is allowed and changes nothing. */

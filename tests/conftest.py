@@ -17,7 +17,7 @@ CORPUS = REPO / "corpus"
 
 @pytest.fixture(scope="session")
 def offline_cargo(tmp_path_factory: pytest.TempPathFactory) -> OfflineCargo:
-    """Debian's rustc/cargo with a directory source of Debian's crates and our stand-ins.
+    """Debian's rustc/cargo with a directory source of Debian's crates and the real socket crate.
 
     Tests that build Rust skip (with the reason) only where the toolchain is
     absent; `.ci/run` installs it, so in CI they always run."""

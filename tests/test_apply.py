@@ -1,7 +1,7 @@
 """`wasiport apply` end to end: real crates, real git, real cargo builds (offline), real modules.
 
 The consumer projects here depend on crates by version, as users' projects do; the
-test registry serves Debian's crates, the stand-in wasmedge_wasi_socket, and the
+test registry serves Debian's crates, the real wasmedge_wasi_socket (from crates.io), and the
 corpus's redis-sample "published" as 0.1.0.
 """
 from __future__ import annotations
@@ -90,7 +90,10 @@ def test_seed_scenario_ports_builds_verifies_and_is_idempotent(tmp_path, env):
     assert "TcpStream::connect_timeout(&resolved, timeout)" in connection  # call sites untouched
     manifest = (port / "Cargo.toml").read_text()
     assert f"[target.'cfg({GATE})'.dependencies]\nwasmedge_wasi_socket = " in manifest
-    assert "[patch.crates-io]\nredis-sample = { path = \"wasiport/redis-sample-0.1.0\" }" in (app / "Cargo.toml").read_text()
+    assert "[patch.crates-io]\nredis-sample = { version = \"=0.1.0\", registry = \"wasiport-ports\" }" in (app / "Cargo.toml").read_text()
+    # ... a registry crate (its lints capped as the registry copy's), from a directory source.
+    assert 'directory = "wasiport/.cargo-ports"' in (app / ".cargo" / "config.toml").read_text()
+    assert (app / "wasiport" / ".cargo-ports" / "redis-sample-0.1.0").resolve() == port.resolve()
 
     # Files without findings are byte-identical to upstream.
     upstream = git(port, "rev-list", "--max-parents=0", "HEAD")

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.modern_cargo import ModernCargo
 from tests.support.offline_cargo import OfflineCargo
 from wasiport.cargo import BuildResult, Diagnostic, Toolchain, build, find_toolchain, map_diagnostics
 from wasiport.cargo.probe import make_probe
 from wasiport.cargo.toolchain import DEBIAN_INSTALL
 from wasiport.errors import UserError
-from wasiport.model import Edit
+from wasiport.deps import wasm_target as graph_wasm_target
+from wasiport.model import Edit, Profile
 from wasiport.wasm import Verdict, inspect_file
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "build"
@@ -118,7 +120,7 @@ def test_rustc_without_wasm_target_is_rejected_with_the_reason(tmp_path: Path) -
         find_toolchain(env=isolated_env(tmp_path, RUSTC=str(rustc)), system_bins=())
     message = caught.value.message
     assert "rustc 1.99.0" in message
-    assert "knows none of the targets wasm32-wasip1, wasm32-wasi" in message
+    assert "knows neither wasm32-wasip1 nor wasm32-wasi" in message
 
 
 def test_target_needs_installed_std_and_wasip1_is_preferred(tmp_path: Path) -> None:
@@ -180,7 +182,7 @@ def test_rustup_without_wasm_anywhere_names_the_active_toolchain(rustup_home: di
     with pytest.raises(UserError) as caught:
         find_toolchain(env=rustup_home, system_bins=())
     assert "rustup toolchain nowasm (active)" in caught.value.message
-    assert "knows none of the targets" in caught.value.message
+    assert "knows neither" in caught.value.message
     with pytest.raises(UserError) as requested:
         find_toolchain("+absent", env=rustup_home, system_bins=())
     assert "rustup toolchain absent is not installed" in requested.value.message
@@ -346,3 +348,27 @@ def test_build_past_its_time_limit_is_stopped(offline_cargo: OfflineCargo, toolc
                    target_dir=tmp_path / "target", timeout=0.05)
     assert not result.ok and result.timed_out
     assert "time limit" in result.failure_summary()
+
+
+@pytest.mark.cargo
+def test_builds_and_the_dependency_graph_choose_the_same_target(
+    offline_cargo: OfflineCargo, modern_cargo: ModernCargo, tmp_path: Path
+) -> None:
+    """Modern first: rustc 1.96 builds for wasm32-wasip1, Debian's 1.63 (which lacks it) for
+    wasm32-wasi, and `check --deps` resolves the graph for the same target as the build."""
+    for env, expected in ((modern_cargo.env(), "wasm32-wasip1"), (offline_cargo.env(), "wasm32-wasi")):
+        found = find_toolchain(env=env, system_bins=())
+        assert (found.wasm_target, graph_wasm_target(Profile(), env)) == (expected, expected)
+
+
+def test_a_rustc_that_knows_no_wasi_target_is_one_sentence_with_the_fix(tmp_path: Path) -> None:
+    rustc = write_fake_rustc(tmp_path / "fake", version="1.20.0", targets=["x86_64-unknown-linux-gnu"], sysroot=tmp_path)
+    env = isolated_env(tmp_path, RUSTC=str(rustc))
+    with pytest.raises(UserError) as from_build:
+        find_toolchain(env=env, system_bins=())
+    with pytest.raises(UserError) as from_graph:
+        graph_wasm_target(Profile(), env)
+    for message in (from_build.value.message, from_graph.value.message):
+        assert "\n" not in message
+        assert "knows neither wasm32-wasip1 nor wasm32-wasi: use Rust 1.78 or newer" in message
+        assert "rustc 1.20.0" in message

@@ -31,7 +31,9 @@ from wasiport.cargo import (
     plan_consumer_patch,
     verify_patch_used,
 )
+from wasiport.cargo.changes import PORTS_SOURCE_ID, plan_ports_source
 from wasiport.cargo.manifest import apply_changes
+from wasiport.port.consumer import expose_port
 from wasiport.model import Profile, Severity
 from wasiport.paths import rules_dir
 from wasiport.check.scan import scan_crate
@@ -200,11 +202,17 @@ def test_a_git_dependency_is_scanned_and_named_with_its_source(tmp_path: Path, o
     ported = tmp_path / "ported" / "gitnet"
     shutil.copytree(FIXTURES / "gitnet", ported)
     manifest_path = app / "Cargo.toml"
-    changes = plan_consumer_patch(manifest_path, "gitnet", ported, registry=repository.as_uri())
+    changes = plan_consumer_patch(manifest_path, "gitnet", "0.3.0", ported, registry=repository.as_uri())
     manifest_path.write_text(apply_changes(manifest_path.read_text(), changes, path_for_errors=str(manifest_path)))
+    config = app / ".cargo" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(apply_changes("", plan_ports_source(manifest_path, ported), path_for_errors=str(config)))
+    expose_port(ported)
     check = verify_patch_used(manifest_path, ["gitnet"], offline_cargo.env(CARGO_NET_OFFLINE="false"))
     assert check.ok, check.unused
-    assert report_for(app, PATCH, offline_cargo, CARGO_NET_OFFLINE="false").package("gitnet").source is SourceKind.PATH
+    # ... as a crate of wasiport's ports registry (built like the git copy: lints capped)
+    taken = report_for(app, PATCH, offline_cargo, CARGO_NET_OFFLINE="false").package("gitnet")
+    assert (taken.source, taken.source_url) == (SourceKind.REGISTRY, PORTS_SOURCE_ID)
 
 
 # ---------------------------------------------------------------------------

@@ -133,7 +133,7 @@ def test_apply_deps_ports_substitutes_builds_and_verifies(project):
     manifest = (app / "Cargo.toml").read_text()
     assert "# a client library from the registry" in manifest  # comments survive
     assert f"[target.'cfg({GATE})'.dependencies]\ntokio = {{ package = \"tokio_wasi\"" in manifest
-    assert "[patch.crates-io]\nredis-sample = { path = \"wasiport/redis-sample-0.1.0\" }" in manifest
+    assert "[patch.crates-io]\nredis-sample = { version = \"=0.1.0\", registry = \"wasiport-ports\" }" in manifest
     assert "use crate::wasiport_net::TcpStream;" in (app / "netutil" / "src" / "lib.rs").read_text()
 
     from wasiport import wasm

@@ -3,6 +3,8 @@ errors, and cargo itself resolving what was written."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import textwrap
@@ -32,11 +34,18 @@ from wasiport.cargo import (
     verify_patch_used,
 )
 from wasiport.cargo import manifest
-from wasiport.cargo.changes import ManifestConflictError, ManifestVerificationError
+from wasiport.cargo.changes import (
+    PORTS_REGISTRY,
+    AddPortsSource,
+    ManifestConflictError,
+    ManifestVerificationError,
+    plan_ports_source,
+)
 from wasiport.cargo.manifest import FileChanges, apply_changes, edit_manifest
 from wasiport.cargo.versions import requirement_within
 from wasiport.errors import UserError
 from wasiport.model import Profile
+from wasiport.port.consumer import expose_port
 
 PROFILE = Profile()
 GATE = PROFILE.gate
@@ -190,8 +199,14 @@ def test_consumer_patch_joins_an_existing_patch_table_with_a_relative_path(tmp_p
         # our fork of the URL parser
         url = { git = "https://example.com/url.git" }
     """)
-    changes = plan_consumer_patch(consumer, "redis", ported)
-    assert changes == [AddPatch("redis", DependencySpec(path="../ported/redis"))]
+    changes = plan_consumer_patch(consumer, "redis", "0.22.1", ported)
+    assert changes == [
+        AddPatch(
+            "redis",
+            DependencySpec(version="=0.22.1", registry=PORTS_REGISTRY),
+            supersedes=(DependencySpec(path="../ported/redis"),),
+        )
+    ]
     assert edit_twice(before, changes) == toml("""
         [package]
         name = "app"
@@ -202,8 +217,69 @@ def test_consumer_patch_joins_an_existing_patch_table_with_a_relative_path(tmp_p
         [patch.crates-io]
         # our fork of the URL parser
         url = { git = "https://example.com/url.git" }
-        redis = { path = "../ported/redis" }
+        redis = { version = "=0.22.1", registry = "wasiport-ports" }
     """)
+
+
+def test_a_port_patched_by_path_before_moves_to_the_ports_registry(tmp_path: Path) -> None:
+    """Ports used to be path patches; re-applying replaces wasiport's own entry (and only that)."""
+    consumer = tmp_path / "app" / "Cargo.toml"
+    before = toml("""
+        [patch.crates-io]
+        redis = { path = "wasiport/redis-0.22.1" }
+        url = { path = "../my-url" }
+    """)
+    changes = plan_consumer_patch(consumer, "redis", "0.22.1", tmp_path / "app" / "wasiport" / "redis-0.22.1")
+    edit = edit_manifest(before, changes, path_for_errors="Cargo.toml")
+    assert 'redis = { version = "=0.22.1", registry = "wasiport-ports" }' in edit.text
+    assert 'url = { path = "../my-url" }' in edit.text
+    assert edit.notes == ("Cargo.toml: [patch.crates-io] redis now takes the port as a registry crate",)
+    foreign = toml("""
+        [patch.crates-io]
+        redis = { path = "../elsewhere/redis" }
+    """)
+    assert edit_manifest(foreign, changes, path_for_errors="Cargo.toml").conflicts
+
+
+def test_the_ports_registry_is_a_directory_source_beside_the_copies(tmp_path: Path) -> None:
+    consumer = tmp_path / "app" / "Cargo.toml"
+    changes = plan_ports_source(consumer, tmp_path / "app" / "wasiport" / "redis-0.22.1")
+    assert changes == [AddPortsSource("wasiport/.cargo-ports")]
+    user_config = toml("""
+        [build]
+        jobs = 2
+    """)
+    after = edit_twice(user_config, changes)
+    assert after == user_config + "\n" + toml("""
+        [registries.wasiport-ports]
+        index = "https://wasiport.invalid/ports"
+
+        [source.wasiport-ports-index]
+        registry = "https://wasiport.invalid/ports"
+        replace-with = "wasiport-ports"
+
+        [source.wasiport-ports]
+        directory = "wasiport/.cargo-ports"
+    """)
+    taken = after.replace('directory = "wasiport/.cargo-ports"', 'directory = "vendor"')
+    conflict = edit_manifest(taken, changes, path_for_errors=".cargo/config.toml").conflicts
+    assert [c.key for c in conflict] == ["source.wasiport-ports.directory"]
+
+
+def test_a_port_is_exposed_to_the_directory_source_without_dirtying_its_repository(tmp_path: Path) -> None:
+    port = tmp_path / "wasiport" / "redis-0.22.1"
+    (port / "src").mkdir(parents=True)
+    (port / "Cargo.toml").write_text('[package]\nname = "redis"\nversion = "0.22.1"\n')
+    (port / "src" / "lib.rs").write_text("")
+    subprocess.run(["git", "init", "-q", str(port)], check=True)
+    entry = expose_port(port)
+    assert entry == tmp_path / "wasiport" / ".cargo-ports" / "redis-0.22.1"
+    assert entry.is_symlink() and entry.resolve() == port.resolve()
+    assert json.loads((port / ".cargo-checksum.json").read_text()) == {"files": {}, "package": None}
+    assert expose_port(port) == entry  # twice == once
+    assert (port / ".git" / "info" / "exclude").read_text().count("/.cargo-checksum.json") == 1
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=port, capture_output=True, text=True)
+    assert ".cargo-checksum.json" not in status.stdout
 
 
 def test_generation_one_rename_moves_the_users_line_and_adds_the_renamed_crate() -> None:
@@ -604,11 +680,34 @@ def local_copy(crate: str, destination: Path, *, version: str | None = None) -> 
 
 
 def add_patch(consumer: Path, name: str, crate_dir: Path) -> None:
+    """A `[patch]` path entry, as users write them (wasiport's own ports: see below)."""
+    relative = Path(os.path.relpath(crate_dir, consumer.parent)).as_posix()
+    patch = AddPatch(name, DependencySpec(path=relative))
+    consumer.write_text(apply_changes(consumer.read_text(), [patch], path_for_errors=str(consumer)))
+
+
+def add_port(consumer: Path, name: str, version: str, crate_dir: Path) -> None:
+    """What `wasiport apply` writes for a ported copy: a crate of the ports registry."""
     consumer.write_text(
         apply_changes(
-            consumer.read_text(), plan_consumer_patch(consumer, name, crate_dir), path_for_errors=str(consumer)
+            consumer.read_text(), plan_consumer_patch(consumer, name, version, crate_dir), path_for_errors=str(consumer)
         )
     )
+    config = consumer.parent / ".cargo" / "config.toml"
+    config.parent.mkdir(exist_ok=True)
+    config.write_text(apply_changes("", plan_ports_source(consumer, crate_dir), path_for_errors=str(config)))
+    expose_port(crate_dir)
+
+
+@pytest.mark.cargo
+def test_a_port_from_the_ports_registry_is_reported_as_used_offline(tmp_path: Path, offline_cargo: OfflineCargo) -> None:
+    consumer = consumer_of_socket2(tmp_path)
+    add_port(consumer, "socket2", "0.4.4", local_copy("socket2-0.4.4", tmp_path / "app" / "wasiport" / "socket2-0.4.4"))
+    check = verify_patch_used(consumer, ["socket2"], offline_cargo.env())
+    assert check.ok and check.patches[0].version == "0.4.4"
+    lock = tomllib.loads((consumer.parent / "Cargo.lock").read_text())
+    [port] = [p for p in lock["package"] if p["name"] == "socket2"]
+    assert port["source"] == "registry+https://wasiport.invalid/ports" and "checksum" not in port
 
 
 @pytest.mark.cargo

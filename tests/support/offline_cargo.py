@@ -1,26 +1,31 @@
-"""An offline cargo environment for tests: Debian's crate sources plus our stand-ins.
+"""An offline cargo environment for tests: Debian's crate sources plus the real socket crate.
 
-crates.io is unreachable, so tests build against a cargo *directory source*:
-a folder whose entries are Debian's crates (`/usr/share/cargo/registry/*`,
-symlinked) and the stand-in crates written for the tests (`tests/standins/*`,
-copied, each given the `.cargo-checksum.json` a directory source needs).
-Cargo reads the source replacement from `$CARGO_HOME/config.toml`, so the
-environment never touches a user's own cargo configuration.
+Debian's cargo 1.63 builds against a cargo *directory source*: a folder whose entries are
+Debian's crates (`/usr/share/cargo/registry/*`, symlinked) and the real `wasmedge_wasi_socket`
+releases a port of 1.63-era code uses (0.5.4 and 0.4.3), vendored from crates.io once per test
+session by a newer cargo (`tests.support.crates_io`) together with the dependencies Debian
+lacks. Cargo reads the source replacement from `$CARGO_HOME/config.toml`, so the environment
+never touches a user's own cargo configuration, and the builds themselves never go online:
+the offline path users take with vendored crates.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import shutil
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.crates_io import DEBIAN_RUSTC, VendoredSource, vendor_for_old_cargo
+
 DEBIAN_REGISTRY = Path("/usr/share/cargo/registry")
-STANDINS = Path(__file__).resolve().parent.parent / "standins"
+# The socket crate releases a port writes for rustc 1.63 (0.5.5 and later need 1.66).
+SOCKET_CRATE_RELEASES = ("0.5.4", "0.4.3")
 DEBIAN_CARGO = Path("/usr/bin/cargo")
-DEBIAN_RUSTC = Path("/usr/bin/rustc")
 
 
 @dataclass(frozen=True)
@@ -81,10 +86,7 @@ def make_offline_cargo(root: Path) -> OfflineCargo:
             link = registry / entry.name
             if not link.exists():
                 link.symlink_to(entry)
-    if STANDINS.is_dir():
-        for crate_dir in sorted(STANDINS.iterdir()):
-            if (crate_dir / "Cargo.toml").is_file():
-                add_crate(registry, crate_dir)
+    add_vendored(registry, socket_crates_of_this_session())
     home = root / "cargo-home"
     home.mkdir(exist_ok=True)
     (home / "config.toml").write_text(
@@ -98,3 +100,36 @@ def make_offline_cargo(root: Path) -> OfflineCargo:
     target_dir = root / "target"
     target_dir.mkdir(exist_ok=True)
     return OfflineCargo(home=home, registry=registry, target_dir=target_dir)
+
+
+@functools.cache
+def socket_crates_of_this_session() -> VendoredSource:
+    """`vendor_socket_crates`, once per test process (every offline registry links to it)."""
+    return vendor_socket_crates(Path(tempfile.mkdtemp(prefix="wasiport-socket-crates-")))
+
+
+def vendor_socket_crates(root: Path) -> VendoredSource:
+    """The real wasmedge_wasi_socket releases of SOCKET_CRATE_RELEASES and their dependencies,
+    resolved for Debian's rustc and vendored from crates.io."""
+    project = root / "resolve"
+    (project / "src").mkdir(parents=True, exist_ok=True)
+    (project / "src" / "lib.rs").write_text("")
+    requirements = "".join(
+        f'socket-{version.replace(".", "-")} = {{ package = "wasmedge_wasi_socket", version = "={version}" }}\n'
+        for version in SOCKET_CRATE_RELEASES
+    )
+    (project / "Cargo.toml").write_text(
+        '[package]\nname = "socket-crates"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\n' + requirements
+    )
+    return vendor_for_old_cargo(project, root / "vendor", cargo_home=root / "cargo-home", old_rustc=DEBIAN_RUSTC)
+
+
+def add_vendored(registry: Path, vendored: VendoredSource) -> None:
+    """Link the vendored crates into the registry beside Debian's. Where both have a crate, cargo
+    takes the newer release, as it would from crates.io: Debian's copies are patched for
+    Debian (its getrandom, for one, drops the `wasi` dependency the wasm build needs), and the
+    vendored ones were resolved for rustc 1.63, so every one of them builds here."""
+    for entry in sorted(vendored.directory.iterdir()):
+        link = registry / entry.name
+        if not link.exists():
+            link.symlink_to(entry)

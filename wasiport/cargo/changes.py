@@ -71,10 +71,12 @@ class DependencySpec:
     features: tuple[str, ...] = ()
     optional: bool | None = None
     workspace: bool | None = None  # `{ workspace = true }`: inherited, only read never written
+    registry: str | None = None  # a registry named in `.cargo/config.toml` [registries]
 
     _FIELDS: ClassVar[tuple[tuple[str, str], ...]] = (
         ("package", "package"),
         ("version", "version"),
+        ("registry", "registry"),
         ("path", "path"),
         ("git", "git"),
         ("branch", "branch"),
@@ -149,10 +151,45 @@ class AddPatch:
     name: str
     spec: DependencySpec
     registry: str = "crates-io"
+    # Earlier forms of the same patch (wasiport's own), replaced rather than called a conflict.
+    supersedes: tuple[DependencySpec, ...] = ()
     file_kind: ClassVar[str] = "manifest"
 
     def describe(self) -> str:
         return f"add {self.name} = {self.spec.render()} to [patch.{key_text(self.registry)}]"
+
+
+# Ports are built as registry crates: a `[patch]` path dependency is a local package, and cargo
+# shows a local package every lint without its `--cap-lints` (a deny-by-default lint of a newer
+# compiler fails the port of an old crate whose registry copy builds). So the patch names the
+# registry below, which `.cargo/config.toml` replaces with a directory source holding the ports:
+# nothing is fetched (offline works), and cargo treats the port as it treats the registry copy.
+PORTS_REGISTRY = "wasiport-ports"
+PORTS_INDEX = "https://wasiport.invalid/ports"  # never contacted: replaced by the directory source
+PORTS_SOURCE_ID = f"registry+{PORTS_INDEX}"  # cargo's source id of a port (metadata, Cargo.lock)
+PORTS_DIRECTORY = ".cargo-ports"  # beside the copies: one link per port, named <name>-<version>
+_PORTS_INDEX_SOURCE = "wasiport-ports-index"
+_PORTS_DIRECTORY_SOURCE = "wasiport-ports"
+
+
+@dataclass(frozen=True)
+class AddPortsSource:
+    """`.cargo/config.toml`: the registry that ports are patched from, and the directory source
+    (`directory`, relative to the workspace root) that replaces it."""
+
+    directory: str
+    file_kind: ClassVar[str] = "cargo-config"
+
+    def settings(self) -> tuple[tuple[tuple[str, ...], str], ...]:
+        return (
+            (("registries", PORTS_REGISTRY, "index"), PORTS_INDEX),
+            (("source", _PORTS_INDEX_SOURCE, "registry"), PORTS_INDEX),
+            (("source", _PORTS_INDEX_SOURCE, "replace-with"), _PORTS_DIRECTORY_SOURCE),
+            (("source", _PORTS_DIRECTORY_SOURCE, "directory"), self.directory),
+        )
+
+    def describe(self) -> str:
+        return f"add the ports registry ({PORTS_REGISTRY}, from {self.directory}) to .cargo/config.toml"
 
 
 @dataclass(frozen=True)
@@ -200,7 +237,7 @@ class ExcludeFromWorkspace:
         return f"add {json.dumps(self.path)} to [workspace] exclude"
 
 
-Change = Union[SetDependency, MoveDependency, AddPatch, EnableFeatures, AddRustCfgs, ExcludeFromWorkspace]
+Change = Union[SetDependency, MoveDependency, AddPatch, EnableFeatures, AddRustCfgs, ExcludeFromWorkspace, AddPortsSource]
 
 
 def add_target_dependency(cfg: str, name: str, spec: DependencySpec, kind: str = "dependencies") -> SetDependency:
@@ -302,11 +339,21 @@ def plan_socket_dependency(profile: Profile) -> list[Change]:
 
 
 def plan_consumer_patch(
-    consumer_manifest: Path, crate_name: str, ported_crate_dir: Path, registry: str = "crates-io"
+    consumer_manifest: Path, crate_name: str, version: str, ported_crate_dir: Path, registry: str = "crates-io"
 ) -> list[Change]:
-    """The consumer (workspace root) takes the ported copy instead of the registry's crate."""
+    """The consumer (workspace root) takes the ported copy instead of the registry's crate, as a
+    crate of the ports registry (see PORTS_REGISTRY; `plan_ports_source` configures it)."""
     relative = os.path.relpath(ported_crate_dir.resolve(), consumer_manifest.resolve().parent)
-    return [AddPatch(crate_name, DependencySpec(path=Path(relative).as_posix()), registry)]
+    as_path = DependencySpec(path=Path(relative).as_posix())
+    port = DependencySpec(version=f"={version}", registry=PORTS_REGISTRY)
+    return [AddPatch(crate_name, port, registry, supersedes=(as_path,))]
+
+
+def plan_ports_source(consumer_manifest: Path, ported_crate_dir: Path) -> list[Change]:
+    """`.cargo/config.toml` of the workspace root: where the ports registry's crates are."""
+    ports = ported_crate_dir.resolve().parent / PORTS_DIRECTORY
+    relative = os.path.relpath(ports, consumer_manifest.resolve().parent)
+    return [AddPortsSource(Path(relative).as_posix())]
 
 
 def plan_wasm_rustflags(profile: Profile, cfgs: Sequence[str]) -> list[Change]:

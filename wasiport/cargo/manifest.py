@@ -27,6 +27,7 @@ from tomlkit.items import InlineTable, KeyType, SingleKey, String, Table, Whites
 from wasiport.cargo.changes import (
     DEPENDENCY_KINDS,
     AddPatch,
+    AddPortsSource,
     AddRustCfgs,
     Change,
     Conflict,
@@ -200,6 +201,8 @@ def _spec_satisfies(existing: Any, wanted: DependencySpec) -> bool:
         return False  # the real value lives in the workspace root: cannot judge it here
     if (have.package or None) != (wanted.package or None):
         return False
+    if (have.registry or None) != (wanted.registry or None):
+        return False
     if wanted.version is not None and (have.version is None or not requirement_within(have.version, wanted.version)):
         return False
     for attr in ("git", "branch", "tag", "rev"):
@@ -234,6 +237,8 @@ def _resolve(change: Change, doc: Mapping[str, Any], path_for_errors: str) -> _R
         return _resolve_rustflags(change, doc, path_for_errors)
     if isinstance(change, ExcludeFromWorkspace):
         return _resolve_exclude(change, doc, path_for_errors)
+    if isinstance(change, AddPortsSource):
+        return _resolve_ports_source(change, doc, path_for_errors)
     raise TypeError(f"unknown manifest change {change!r}")
 
 
@@ -305,6 +310,9 @@ def _resolve_patch(change: AddPatch, doc: Mapping[str, Any], where: str) -> _Res
         return _Resolution(ops=(_Put(key, change.spec.to_plain()),))
     if _spec_satisfies(existing, change.spec):
         return _Resolution(done=True)
+    if any(_spec_satisfies(existing, earlier) for earlier in change.supersedes):
+        note = f"{where}: [patch.{key_text(change.registry)}] {change.name} now takes the port as a registry crate"
+        return _Resolution(ops=(_Put(key, change.spec.to_plain()),), notes=(note,))
     return _conflict(
         where,
         change,
@@ -312,6 +320,18 @@ def _resolve_patch(change: AddPatch, doc: Mapping[str, Any], where: str) -> _Res
         existing,
         f"the crate is already patched differently; wasiport wanted {change.spec.render()}",
     )
+
+
+def _resolve_ports_source(change: AddPortsSource, doc: Mapping[str, Any], where: str) -> _Resolution:
+    ops = []
+    for key, value in change.settings():
+        _expect_table(doc, key[:-1], where)
+        existing = _lookup(doc, key)
+        if existing is None:
+            ops.append(_Put(key, value))
+        elif existing != value:
+            return _conflict(where, change, key, existing, f"wasiport's ports registry needs {json.dumps(value)} there")
+    return _Resolution(ops=tuple(ops), done=not ops)
 
 
 def _resolve_features(change: EnableFeatures, doc: Mapping[str, Any], where: str) -> _Resolution:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wasiport.cargo.changes import PORTS_SOURCE_ID
+from wasiport.cargo.process import run_cargo
 from wasiport.cargo.versions import Version, VersionReq
 from wasiport.cargo.workspace import cargo_metadata
 from wasiport.errors import UserError
@@ -119,7 +121,7 @@ def verify_patch_used(consumer_manifest: Path, names: Iterable[str], env: Mappin
     by_name = {
         p["name"]: p
         for p in metadata.get("packages", [])
-        if p.get("source") is None or not str(p.get("source")).startswith("registry+")
+        if p.get("source") in (None, PORTS_SOURCE_ID) or not str(p.get("source")).startswith("registry+")
     }
     for name in names:
         if name in unused:
@@ -129,3 +131,16 @@ def verify_patch_used(consumer_manifest: Path, names: Iterable[str], env: Mappin
         else:
             results.append(PatchUse(name, "", False, f"no [patch] entry for `{name}` reached the crate graph"))
     return PatchCheck(consumer_manifest, tuple(results))
+
+
+def rebuild_ports(manifest_path: Path, targets: Iterable[str | None], env: Mapping[str, str] | None) -> list[str]:
+    """Make cargo compile the project's ports again; returns them as `name@version`.
+
+    Cargo never re-checks a registry crate's files (it assumes they cannot change), so a port
+    that was edited (by wasiport, or by hand) keeps its old build until cleaned."""
+    metadata, _ = cargo_metadata(manifest_path, env)
+    ports = sorted(f"{p['name']}@{p['version']}" for p in metadata.get("packages", []) if p.get("source") == PORTS_SOURCE_ID)
+    for target in targets:
+        for port in ports:
+            run_cargo(["clean", "-p", port, *(["--target", target] if target else [])], manifest_path=manifest_path, env=env)
+    return ports

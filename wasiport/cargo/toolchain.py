@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from wasiport.cargo.process import ask_rustc, rustc_program
 from wasiport.cargo.process import run_query as _run_query
 from wasiport.errors import UserError
 from wasiport.model import Profile
@@ -21,6 +22,11 @@ from wasiport.model import Profile
 WASM_TARGETS: tuple[str, ...] = Profile().targets  # preferred first
 SYSTEM_BIN_DIRS: tuple[Path, ...] = (Path("/usr/bin"),)
 DEBIAN_INSTALL = "apt-get install rustc cargo libstd-rust-dev-wasm32 lld wasi-libc"
+# What to do about a rustc that knows no WASI preview 1 target.
+TARGET_FIX = (
+    "use Rust 1.78 or newer with `rustup target add wasm32-wasip1` "
+    f"(or Debian's Rust 1.63 with wasm32-wasi: `{DEBIAN_INSTALL}`)"
+)
 
 
 # ---------------------------------------------------------------------------
@@ -242,14 +248,44 @@ def _probe_candidate(
 
 
 def choose_wasm_target(known: set[str], sysroot: Path, targets: Sequence[str] = WASM_TARGETS) -> str:
-    """The first of `targets` that rustc knows and has std installed for; else why not (a sentence)."""
+    """The first of `targets` that rustc knows and has std installed for; else why not (a sentence).
+
+    THE target choice (builds, `check --deps`, `apply --deps`): modern first, so
+    `wasm32-wasip1` wherever it exists and `wasm32-wasi` only for a toolchain that lacks it
+    (or whose only wasm32 std is wasm32-wasi's)."""
     known_targets = [t for t in targets if t in known]
     for target in known_targets:
         if has_std_for(sysroot, target):
             return target
     if not known_targets:
-        return f"knows none of the targets {', '.join(targets)}"
+        return unknown_targets_reason(targets)
     return f"has no std installed for {' or '.join(known_targets)} (looked in {sysroot}/lib/rustlib)"
+
+
+def unknown_targets_reason(targets: Sequence[str] = WASM_TARGETS) -> str:
+    names = f"{targets[0]} nor {targets[1]}" if len(targets) == 2 else ", ".join(targets)
+    return f"knows {'neither' if len(targets) == 2 else 'none of the targets'} {names}"
+
+
+def metadata_wasm_target(env: Mapping[str, str] | None, targets: Sequence[str] = WASM_TARGETS) -> str:
+    """The target `cargo metadata --filter-platform` resolves for, with the rustc of `env`:
+    `choose_wasm_target`'s, or, where no std is installed (resolving needs none), the first of
+    `targets` rustc knows. Raises UserError in one sentence when rustc knows none of them."""
+    environ = os.environ if env is None else env
+    rustc = rustc_program(environ)
+    known = set(ask_rustc(["--print", "target-list"], environ).split())
+    code, sysroot, _ = _run_query([rustc, "--print", "sysroot"], environ)
+    choice = choose_wasm_target(known, Path(sysroot.strip() or "/nonexistent"), targets)
+    if choice in targets:
+        return choice
+    known_targets = [t for t in targets if t in known]
+    if known_targets:
+        return known_targets[0]
+    code, version_text, _ = _run_query([rustc, "-vV"], environ)
+    version = _release(version_text) if code == 0 else None
+    raise UserError(
+        f"{rustc}{f' (rustc {version})' if version else ''} {unknown_targets_reason(targets)}: {TARGET_FIX}"
+    )
 
 
 def has_std_for(sysroot: Path, target: str) -> bool:
@@ -309,4 +345,8 @@ def _no_toolchain_error(
     )
     if not shutil.which("rustup", path=env.get("PATH", "")) and not requested:
         hint += "; rustup is not on PATH"
+    if len(attempts) == 1 and attempts[0].reason.startswith(unknown_targets_reason(targets)):
+        # One compiler, and it is too old (or too foreign) for WASI: say so and how to fix it.
+        only = attempts[0]
+        return UserError(f"{only.origin} [{only.rustc}] {only.reason}: {TARGET_FIX}")
     return UserError(f"{head}. Tried:\n{tried}", hint=hint)

@@ -12,6 +12,7 @@ back and restores every manifest the run edited, unless the user asks to keep th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from wasiport.port.prove import Proof, consumer_subject, prove
 from wasiport.port.request import ApplyRequest, PortFailed, Progress
 from wasiport.port.run import run_port_captured
 from wasiport.port.sources import Crate, locate
-from wasiport.port.stages import base_env, clean_repo, commit, plan_crate, refuse_dirty_edits, toolchain_env
+from wasiport.port.stages import base_env, clean_repo, commit, plan_crate, refuse_dirty_edits, toolchain_env_and_profile
 
 
 @dataclass
@@ -92,8 +93,8 @@ def remove_copies(copies: list[Path]) -> None:
 
 
 def _apply_deps(request: ApplyRequest, progress: Progress, consumer: Path, copies: list[Path], locks: contextlib.ExitStack) -> DepsOutcome:
-    env = toolchain_env(request, base_env(request), progress)
-    profile = request.profile
+    env, profile = toolchain_env_and_profile(request, base_env(request), progress)
+    request = dataclasses.replace(request, profile=profile)  # the socket requirement this toolchain builds
     progress(f"resolving the dependency graph of {consumer}")
     graph = analyze(consumer, profile, scan=lambda root, features: scan_crate(root, profile, features), env=env)
     result = PortResult(consumer.parent.name, consumer.parent)

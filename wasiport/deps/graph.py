@@ -41,7 +41,7 @@ from wasiport.deps.data import (  # noqa: F401
     normalise_git,
     load_deps_data,
 )
-from wasiport.cargo.process import ask_rustc, rustc_program
+from wasiport.cargo.toolchain import metadata_wasm_target
 from wasiport.cargo.versions import VersionReq, target_applies_to_wasm
 from wasiport.cargo.workspace import cargo_metadata
 from wasiport.errors import UserError
@@ -146,16 +146,9 @@ class GraphReport:
 
 
 def wasm_target(profile: Profile, env: Mapping[str, str] | None) -> str:
-    """The first of the profile's target names that the toolchain's rustc knows
-    (wasm32-wasip1 from Rust 1.78, wasm32-wasi up to 1.83)."""
-    listed = ask_rustc(["--print", "target-list"], env).split()
-    for target in profile.targets:
-        if target in listed:
-            return target
-    raise UserError(
-        f"{rustc_program(env)} knows none of the targets {', '.join(profile.targets)}",
-        hint="use a Rust toolchain from 1.78 on (wasm32-wasip1) or older than 1.84 (wasm32-wasi)",
-    )
+    """The wasm target the graph is resolved for: the build's own choice
+    (`cargo.toolchain.metadata_wasm_target`) for the rustc of `env` ($RUSTC, else on PATH)."""
+    return metadata_wasm_target(env, profile.targets)
 
 
 # ---------------------------------------------------------------------------

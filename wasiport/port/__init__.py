@@ -19,7 +19,7 @@ from wasiport.port.plan import PortPlan, Root, plan_port
 from wasiport.port.prove import BuildSubject, Proof, consumer_subject, probe_subject, subject_for
 from wasiport.port.request import ApplyOutcome, ApplyRequest, PortFailed, Progress
 from wasiport.port.sources import Crate, locate
-from wasiport.port.stages import clean_repo, commit, commit_message, locate_crate, plan_crate, take_port, toolchain_env
+from wasiport.port.stages import clean_repo, commit, commit_message, locate_crate, plan_crate, take_port, toolchain_env_and_profile
 
 __all__ = [
     "ApplyOutcome",
@@ -45,5 +45,5 @@ __all__ = [
     "probe_subject",
     "subject_for",
     "take_port",
-    "toolchain_env",
+    "toolchain_env_and_profile",
 ]

@@ -33,7 +33,7 @@ from wasiport.port.stages import (
     planned,
     take_port,
     refuse_dirty_edits,
-    toolchain_env,
+    toolchain_env_and_profile,
 )
 
 
@@ -45,7 +45,7 @@ def apply(request: ApplyRequest, progress: Progress = lambda line: None) -> Appl
 
 
 def _apply(request: ApplyRequest, progress: Progress, locks: contextlib.ExitStack) -> ApplyOutcome:
-    env = toolchain_env(request, base_env(request), progress)
+    env, profile = toolchain_env_and_profile(request, base_env(request), progress)
     crate = locate_crate(request, env, progress)
     result = PortResult(crate.name, crate.root)
     outcome = ApplyOutcome(result)
@@ -64,12 +64,12 @@ def _apply(request: ApplyRequest, progress: Progress, locks: contextlib.ExitStac
         outcome.notes.extend(repo.notes)
 
     progress("planning the port")
-    port_plan = plan_crate(crate, request.profile, request.rules_directory, request.max_file_bytes)
+    port_plan = plan_crate(crate, profile, request.rules_directory, request.max_file_bytes)
     if not request.dry_run:
         refuse_dirty_edits(repo, port_plan)
     result.findings = port_plan.findings
     outcome.notes.extend(port_plan.notes)
-    consumer_change = plan_consumer(crate, request.profile) if takes_port_by_patch(crate) else None
+    consumer_change = plan_consumer(crate, profile) if takes_port_by_patch(crate) else None
     result.stages.append(planned(port_plan))
     if request.dry_run:
         outcome.diff = port_plan.diff() + (consumer_change.diff() if consumer_change else "")

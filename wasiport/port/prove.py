@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wasiport.cargo import Attribution, BuildResult, Toolchain, build, edits_with_rules, map_diagnostics, offline_hint
+from wasiport.cargo.patchcheck import rebuild_ports
 from wasiport.cargo.probe import make_probe
 from wasiport.model import Finding, StageResult
 from wasiport.paths import cache_dir
@@ -197,6 +198,8 @@ def prove(
     build. A failed build stops there; its errors are traced to `rewrites` (the port's
     findings, their edits relative to `root`)."""
     steps: list[BuildStep] = []
+    if subject.links_program:  # a consumer: its ports come from the ports registry
+        rebuild_ports(subject.manifest, (None, toolchain.wasm_target), toolchain.env(env))
     for target in (None, toolchain.wasm_target):
         label = target or "native"
         progress(f"building the {subject.description} ({label})")

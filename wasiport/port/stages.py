@@ -1,7 +1,7 @@
 """The stages of a port, each a public function with typed inputs, shared by `apply`
 (one crate) and `apply --deps` (a whole graph):
 
-    toolchain_env -> locate_crate -> clean_repo -> plan_crate -> commit -> take_port
+    toolchain_env_and_profile -> locate_crate -> clean_repo -> plan_crate -> commit -> take_port
     -> prove (wasiport.port.prove) -> export_series -> run (wasiport.port.run)
 
 Each returns a value; the pipelines record `StageResult`s and decide what to undo.
@@ -21,13 +21,13 @@ from wasiport import vcs
 from wasiport.cargo import find_toolchain
 from wasiport.errors import UserError
 from wasiport.faults import crash_point
-from wasiport.fsutil import FileBackup
 from wasiport.model import Finding, Problem, Profile, StageResult
 from wasiport.paths import rules_dir
-from wasiport.port.consumer import ConsumerChange
+from wasiport.port.consumer import ConsumerBackup, ConsumerChange
 from wasiport.port.plan import PortPlan, Root, plan_port
 from wasiport.port.recipes import load_recipes
 from wasiport.port.request import ApplyRequest, Progress
+from wasiport.port.socketcrate import profile_for_toolchain
 from wasiport.port.sources import Crate, locate
 
 
@@ -36,20 +36,24 @@ def base_env(request: ApplyRequest) -> dict[str, str]:
     return dict(os.environ if request.env is None else request.env)
 
 
-def toolchain_env(request: ApplyRequest, env: dict[str, str], progress: Progress) -> dict[str, str]:
-    """One toolchain's cargo for everything: `cargo metadata` in locate and the patch check
-    must be the cargo that builds, or a newer cargo writes a Cargo.lock the older one cannot
-    read. Without a wasm-capable toolchain, --no-build and --dry-run still work with the
-    cargo on PATH."""
+def toolchain_env_and_profile(request: ApplyRequest, env: dict[str, str], progress: Progress) -> tuple[dict[str, str], Profile]:
+    """One toolchain's cargo for everything, and the request's profile for that toolchain.
+
+    `cargo metadata` in locate and the patch check must be the cargo that builds, or a newer
+    cargo writes a Cargo.lock the older one cannot read. The socket crate requirement the port
+    writes is one this toolchain's rustc can build (`socketcrate`). Without a wasm-capable
+    toolchain, --no-build and --dry-run still work with the cargo on PATH (and the requirement
+    is the rule pack's, uncapped)."""
     cwd = request.manifest_path.parent if request.manifest_path else Path.cwd()
     try:
         toolchain = find_toolchain(request.toolchain, env, cwd=cwd.resolve())
     except UserError:
         if request.build and not request.dry_run:
             raise
-        return env
+        return env, profile_for_toolchain(request.profile, None, request.rules_directory)
     progress(f"toolchain: {toolchain.describe()}")
-    return toolchain.env(env)
+    profile = profile_for_toolchain(request.profile, toolchain.version_tuple, request.rules_directory)
+    return toolchain.env(env), profile
 
 
 def locate_crate(request: ApplyRequest, env: Mapping[str, str], progress: Progress) -> Crate:
@@ -186,7 +190,7 @@ def commit_message(name: str, version: str, port_plan: PortPlan) -> str:
 class TakenPort:
     """The consumer's manifest now takes the port: how to undo it, and cargo's confirmation."""
 
-    backup: FileBackup | None  # None: the manifest already took it
+    backup: ConsumerBackup | None  # None: the manifest already took it
     confirmation: list[str]
 
 

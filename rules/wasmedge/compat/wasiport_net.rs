@@ -102,6 +102,10 @@ fn pending_error(socket: &Socket) -> io::Result<Option<io::Error>> {
 }
 
 /// Try each resolved address in turn, as std does; the last error wins.
+// Edition 2024 drops the temporary of `match attempt(..)` before `last_error`, not after: both
+// hold io results whose destructors have no side effects, so the order cannot matter, and the
+// note `-W rust-2024-compatibility` gives here is noise (older compilers do not know the lint).
+#[allow(unknown_lints, tail_expr_drop_order)]
 fn first_success<A, T, F>(addr: A, mut attempt: F) -> io::Result<T>
 where
     A: ToSocketAddrs,

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from wasiport import vcs
+from wasiport.cargo.changes import PORTS_SOURCE_ID
 from wasiport.cargo.workspace import cargo_metadata, nearest_manifest
 from wasiport.errors import UserError
 from wasiport.port.recipes import Recipe, recipe_for_crate
@@ -228,6 +229,8 @@ def _locate_dependency(name: str, version: str | None, recipe: Recipe | None, ct
         targets = targets_from_metadata(package)
         return _finish(info, source_root.resolve(), Origin.PATH, str(source_root), ctx, targets=targets, recipe=recipe)
     dest = ctx.copies_parent() / f"{info.name}-{info.version}"
+    if package["source"] == PORTS_SOURCE_ID:  # ported before: the port itself, wherever it is
+        dest = source_root.resolve()
     described = f"{info.name} {info.version} ({package['source']})"
     copy = materialize_copy(dest, info.name, info.version, copy_package_tree(source_root), described)
     targets = targets_from_metadata(package, moved_to=copy.root)
