@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -142,3 +143,48 @@ def test_without_the_allow_first_success_gets_the_2024_drop_order_note(modern_ca
     assert "`-W tail-expr-drop-order` implied by `-W rust-2024-compatibility`" in built.stderr
     assert "generated 1 warning" in built.stderr
     assert API_0_4.template.read_text().count(attribute) == 1
+
+
+REDIS_APP = Path(__file__).resolve().parent / "fixtures" / "registry" / "redis-app"
+
+
+@pytest.mark.cargo
+def test_the_seed_command_ports_the_current_redis_and_sets_and_gets(
+    modern_cargo: ModernCargo, tmp_path: Path, redis_server
+) -> None:
+    """`wasiport apply redis-rs --run` on a project that depends on the newest redis 1.x, as
+    cargo resolves it today: every socket site ported, built natively and for wasm32-wasip1,
+    SET/GET under `wasiport run` against a real redis-server, read back with redis-cli."""
+    app = tmp_path / "redis-app"
+    shutil.copytree(REDIS_APP, app)
+    manifest = app / "Cargo.toml"
+    manifest.write_text(manifest.read_text().replace('redis = "REDIS_VERSION"', 'redis = "1"'))
+    git_repo(app)
+    env = ci_like_env(modern_cargo, tmp_path)
+
+    address = f"REDIS_ADDR=127.0.0.1:{redis_server.port}"
+    done = run_wasiport(
+        env, "apply", "redis-rs", "--manifest-path", str(manifest), "--env", address,
+        "--run", "wasiport:current", "ported-current-redis", timeout=2400,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the consumer redis-app builds natively and for wasm32-wasip1" in done.stdout + done.stderr
+    assert "ported-current-redis" in done.stdout
+    assert redis_server.cli("GET", "wasiport:current") == "ported-current-redis"
+
+    lock = tomllib.loads((app / "Cargo.lock").read_text())
+    [redis] = [p for p in lock["package"] if p["name"] == "redis"]
+    assert redis["version"].split(".")[0] == "1"
+    port = app / "wasiport" / f"redis-{redis['version']}"
+    connection = (port / "src" / "connection.rs").read_text()
+    tcp = (port / "src" / "io" / "tcp.rs").read_text()
+    # The std::net import of each file is gated: std's types natively, the compat types on wasm.
+    assert "use crate::wasiport_net::{TcpStream, ToSocketAddrs};" in connection
+    assert "TcpStream::connect_timeout(addr, timeout)" in connection  # call sites are not edited
+    assert "crate::wasiport_net::TcpStream" in tcp
+    # Upstream's own gate of socket2 for wasm stays as it was.
+    assert '#[cfg(not(target_family = "wasm"))]\n    {\n        let socket2: socket2::Socket = socket.into();' in tcp
+    # A second apply finds the port in place.
+    again = run_wasiport(env, "apply", "redis-rs", "--manifest-path", str(manifest), "--no-build", timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already ported" in again.stdout + again.stderr
