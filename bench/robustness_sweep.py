@@ -9,7 +9,9 @@ test. For every crate of the corpus that `check` finds something in, on a copy u
 
 1. `wasiport check --format json` on the copy: its fixable findings;
 2. `wasiport apply --dry-run --no-build`: the planned diff;
-3. `wasiport apply --no-build`: the port commit;
+3. `wasiport apply --no-build`: the port commit; then `wasiport apply --no-build NESTED` for
+   each nested package apply names in a note (a crate of its own, whose findings `check` of
+   the directory reports too: they count as that package's, not the crate's);
 4. `wasiport apply --no-build` again: must say "already ported" (or "nothing to port"), no new commit.
 
 It reports:
@@ -62,6 +64,10 @@ REFUSAL_KINDS = (
 )
 
 
+# apply's note for a nested package with fixable findings (wasiport.port.plan)
+NESTED_NOTE = re.compile(r"(\S+)/ is a package of its own \(\d+ fixable")
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -78,6 +84,7 @@ class CrateResult:
     dry_run_files: list[str] = field(default_factory=list)
     commit_files: list[str] = field(default_factory=list)
     disagreement: str | None = None
+    nested: list[str] = field(default_factory=list)  # nested packages with fixable findings (apply's notes)
     idempotence: str | None = None
     outside_edits: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -144,9 +151,8 @@ def sweep_crate(registry: Path, name: str, scratch: Path, env: dict) -> CrateRes
     try:
         checked = wasiport(["check", "--format", "json", "--fail-on", "never", "--no-cache", "."], copy, env)
         traced(result, "check", checked)
-        if checked.stdout.strip():
-            summary = json.loads(checked.stdout)["summary"]
-            result.fixable, result.problems = summary.get("fixable", 0), summary.get("problems", 0)
+        check_report = json.loads(checked.stdout) if checked.stdout.strip() else {"findings": [], "summary": {}}
+        result.problems = check_report["summary"].get("problems", 0)
 
         dry = wasiport(["apply", ".", "--dry-run", "--no-build", "-q"], copy, env)
         traced(result, "apply --dry-run", dry)
@@ -163,6 +169,11 @@ def sweep_crate(registry: Path, name: str, scratch: Path, env: dict) -> CrateRes
         result.dry_run_files = [f for f in diff_files(dry.stdout)]
         report = json.loads(real.stdout)
         result.committed = bool(report.get("commit"))
+        # check of the directory also reports its nested packages (crates of their own, which
+        # apply names in a note): their findings are apply's when applied to them, below
+        result.nested = sorted({m.group(1) for note in report.get("notes", []) if (m := NESTED_NOTE.match(note))})
+        in_nested = [f for f in check_report["findings"] if f.get("fixable") and any(f["path"].startswith(f"{n}/") for n in result.nested)]
+        result.fixable = sum(1 for f in check_report["findings"] if f.get("fixable")) - len(in_nested)
         if result.committed:
             result.commit_files = sorted(git(copy, "diff", "--name-only", "HEAD~1", "HEAD").split())
         after = snapshot(copy)
@@ -181,6 +192,11 @@ def sweep_crate(registry: Path, name: str, scratch: Path, env: dict) -> CrateRes
             result.disagreement = f"apply changed {', '.join(code_changes[:3])}; check: nothing fixable"
         elif result.committed and result.dry_run_files != result.commit_files:
             result.disagreement = f"dry run {result.dry_run_files} != commit {result.commit_files}"
+        for package in result.nested:  # each nested package's fixable findings, ported by applying to it
+            nested = wasiport(["apply", package, "--no-build", "-q", "--format", "json"], copy, env)
+            traced(result, f"apply {package}", nested)
+            if not result.disagreement and (nested.returncode != 0 or not json.loads(nested.stdout or "{}").get("commit")):
+                result.disagreement = f"check: fixable findings in {package}/; apply {package}: nothing committed"
         head = git(copy, "rev-parse", "HEAD").strip()
         again = wasiport(["apply", ".", "--no-build", "-q"], copy, env)
         traced(result, "apply (again)", again)
@@ -207,6 +223,7 @@ def summarise(results: list[CrateResult], seconds: float, total_crates: int) -> 
         "refusals by reason": dict(refusals.most_common()),
         "ported (committed)": sum(r.committed for r in results),
         "already ported / nothing to change": sum(1 for r in results if not r.committed and not r.refusal and not r.tracebacks),
+        "nested packages ported by applying to them": sum(len(r.nested) for r in results),
         "check/apply disagreements": sum(bool(r.disagreement) for r in results),
         "idempotence failures": sum(bool(r.idempotence) for r in results),
         "bytes changed outside the edits": sum(bool(r.outside_edits) for r in results),

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.cli import ci_like_env, git, git_repo, run_wasiport as wasiport
 from tests.support.offline_cargo import OfflineCargo
-from wasiport.check.files import crate_files, in_wasm_build
+from wasiport.check.files import crate_files, in_wasm_build, nested_packages
 from wasiport.check.scan import scan_crate
 from wasiport.rust.modtree import module_cfgd_out, module_tree
 
@@ -288,3 +288,68 @@ def test_a_crate_without_findings_has_nothing_to_port(tmp_path, env):
     done = wasiport(env, "apply", str(crate), "--no-build")
     assert done.returncode == 0, done.stderr
     assert "quiet: nothing to port, nothing committed" in done.stdout and "already ported" not in done.stdout
+
+
+# A workspace whose root package has no socket code, and a member (a test server, used only as
+# a path dev-dependency) that has it all: `check` of the root's directory reports the member's
+# findings, `apply` of it ports the root package alone (as cargo builds it alone).
+SERVER_LIB = """\
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+pub fn serve_once(listener: &TcpListener) -> io::Result<()> {
+    let (stream, _) = listener.accept()?;
+    let mut reader = stream.try_clone()?;
+    let mut writer: TcpStream = stream;
+    let mut buffer = [0u8; 64];
+    let read = reader.read(&mut buffer)?;
+    writer.write_all(&buffer[..read])
+}
+
+pub fn listen() -> io::Result<TcpListener> {
+    TcpListener::bind("127.0.0.1:0")
+}
+"""
+WORKSPACE_TAIL = '\n[dev-dependencies.echoserver]\npath = "support/echoserver"\n\n[workspace]\nmembers = ["support/echoserver"]\n'
+
+
+def workspace_with_a_server_member(root: Path) -> Path:
+    outer = write_crate(root, "quietclient", {"src/lib.rs": PLAIN})
+    with (outer / "Cargo.toml").open("a") as manifest:
+        manifest.write(WORKSPACE_TAIL)
+    write_crate(outer / "support" / "echoserver", "echoserver", {"src/lib.rs": SERVER_LIB})
+    return outer
+
+
+def test_nested_packages_are_the_packages_directly_below_a_package(tmp_path):
+    outer = workspace_with_a_server_member(tmp_path / "quietclient")
+    write_crate(outer / "support" / "echoserver" / "deeper", "deeper", {"src/lib.rs": PLAIN})  # the member's own
+    assert nested_packages(outer) == [(outer / "support" / "echoserver").resolve()]
+    assert crate_files(outer) and all("/support/" not in t.path for t in crate_files(outer))
+
+
+@pytest.mark.cargo
+def test_fixable_findings_of_a_nested_member_are_what_applying_to_it_fixes(tmp_path, env):
+    outer = git_repo(workspace_with_a_server_member(tmp_path / "quietclient"))
+    fixable = fixable_sites(checked(env, outer), outer)
+    assert fixable and all(path.startswith("support/echoserver/") for path, _line, _rule in fixable)
+
+    # the root package: nothing to port, and apply says where check's fixable findings are
+    done = wasiport(env, "apply", str(outer), "--no-build", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert not report.get("commit")
+    expected = f"/ is a package of its own ({len(fixable)} fixable finding(s)), not part of this port: `wasiport apply "
+    notes = [note for note in report["notes"] if expected in note]
+    assert len(notes) == 1 and notes[0].endswith("support/echoserver` ports it"), report["notes"]
+
+    # the member: applying to it fixes exactly what check called fixable, and nothing is left
+    ported = wasiport(env, "apply", str(outer / "support" / "echoserver"), "--no-build")
+    assert ported.returncode == 0, ported.stderr
+    changed = set(git(outer, "diff", "--name-only", "HEAD~1", "HEAD").splitlines())
+    assert {path for path, _line, _rule in fixable} <= changed
+    assert all(path.startswith("support/echoserver/") for path in changed)
+    assert fixable_sites(checked(env, outer), outer) == set()
+    again = wasiport(env, "apply", str(outer), "--no-build")
+    assert again.returncode == 0, again.stderr
+    assert "quietclient: nothing to port, nothing committed" in again.stdout and "is a package of its own" not in again.stdout

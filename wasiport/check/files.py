@@ -91,6 +91,17 @@ def crate_files(crate_root: Path, *, all_targets: bool = False) -> list[FileTask
     return discover([crate_root], all_targets=all_targets, nested_crates=False)
 
 
+def nested_packages(crate_root: Path) -> list[Path]:
+    """The packages below a package's directory (each a crate of its own, not its files):
+    `check` of the directory reports their findings, `apply` of it leaves them alone, so
+    apply names them (`wasiport.port.plan`)."""
+    manifests: list[str] = []
+    for _batch in walk([crate_root], manifests, {}, nested_crates=False):
+        pass
+    root = crate_root.resolve()
+    return sorted({Path(m).parent.resolve() for m in manifests} - {root})
+
+
 def walk(
     paths: Iterable[Path],
     manifests: list[str],

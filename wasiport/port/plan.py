@@ -26,7 +26,9 @@ from wasiport.model import Edit, Finding, PortStatus, Problem, Profile
 from wasiport.paths import rules_dir
 from wasiport.rust.modtree import module_cfgd_out, module_tree
 from wasiport.rust.source import MAX_FILE_BYTES, SourceFile
-from wasiport.check.files import FileTask, crate_files
+from wasiport.check.files import FileTask, crate_files, nested_packages
+from wasiport.check.report import is_fixable
+from wasiport.check.scan import scan_crate
 from wasiport.check.filescan import scan_file
 from wasiport.engine.pack import load_compat, load_rules
 
@@ -129,6 +131,7 @@ def plan_port(
         _take_findings(plan, path, report.findings)
         if path in plan.edits:
             roots_with_edits.update(r.path.resolve() for r in owners.get(path) or _fallback_owners(roots))
+    plan.notes.extend(_nested_package_notes(crate_root, profile))
     if plan.problems:
         return plan
     for path, edits in plan.edits.items():
@@ -144,6 +147,19 @@ def plan_port(
         _plan_compat_module(plan, compat_roots, profile, edition, rules_directory)
         _plan_manifest(plan, crate_root / "Cargo.toml", profile)
     return plan
+
+
+def _nested_package_notes(crate_root: Path, profile: Profile) -> list[str]:
+    """Nested packages with findings `check` of this directory calls fixable: crates of their
+    own, which this port leaves alone (as cargo builds the root package alone); say how to
+    port each, so that "nothing to port" is not read as "check was wrong"."""
+    notes = []
+    for package in nested_packages(crate_root):
+        fixable = sum(1 for f in scan_crate(package, profile) if is_fixable(f))
+        if fixable:
+            shown = Path(os.path.relpath(package)).as_posix()  # as the user would type it here
+            notes.append(f"{shown}/ is a package of its own ({fixable} fixable finding(s)), not part of this port: `wasiport apply {shown}` ports it")
+    return notes
 
 
 def _files_of(crate_root: Path, root_paths: set[Path]) -> list[Path]:
