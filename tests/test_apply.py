@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -275,3 +277,21 @@ def test_debian_crates_port_build_and_link_to_wasmedge_sockets(tmp_path, env, cr
         rel = path.relative_to(source).as_posix()
         if rel not in changed:
             assert (port / rel).read_bytes() == path.read_bytes(), rel
+
+
+def test_dry_run_of_a_registry_copy_makes_no_copy(tmp_path, env):
+    """A registry entry is ported in a copy; a dry run plans in a scratch copy and leaves no
+    `wasiport/` folder behind in the directory it ran from."""
+    entry = tmp_path / "registry" / "redis-sample-0.1.0"
+    shutil.copytree(SAMPLES / "redis-sample", entry, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+    (entry / ".cargo-checksum.json").write_text('{"package": "0", "files": {}}')
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "wasiport", "apply", str(entry), "--dry-run", "--no-build"],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "--- a/src/connection.rs" in done.stdout
+    assert "dry run: nothing was written" in done.stdout
+    assert list(workdir.iterdir()) == []

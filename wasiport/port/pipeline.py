@@ -13,6 +13,8 @@ verification) fails is rolled back unless the user asks to keep it.
 from __future__ import annotations
 
 import contextlib
+import tempfile
+from pathlib import Path
 
 from wasiport import vcs
 from wasiport.cargo import find_toolchain
@@ -46,7 +48,8 @@ def apply(request: ApplyRequest, progress: Progress = lambda line: None) -> Appl
 
 def _apply(request: ApplyRequest, progress: Progress, locks: contextlib.ExitStack) -> ApplyOutcome:
     env, profile = toolchain_env_and_profile(request, base_env(request), progress)
-    crate = locate_crate(request, env, progress)
+    scratch = Path(locks.enter_context(tempfile.TemporaryDirectory(prefix="wasiport-dry-run-"))) if request.dry_run else None
+    crate = locate_crate(request, env, progress, scratch)
     result = PortResult(crate.name, crate.root)
     outcome = ApplyOutcome(result)
     result.stages.append(located(crate))

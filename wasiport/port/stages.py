@@ -56,8 +56,9 @@ def toolchain_env_and_profile(request: ApplyRequest, env: dict[str, str], progre
     return toolchain.env(env), profile
 
 
-def locate_crate(request: ApplyRequest, env: Mapping[str, str], progress: Progress) -> Crate:
-    """The crate `request.spec` names, with the profile's recipes for well-known names."""
+def locate_crate(request: ApplyRequest, env: Mapping[str, str], progress: Progress, scratch: Path | None = None) -> Crate:
+    """The crate `request.spec` names, with the profile's recipes for well-known names; a dry
+    run passes SCRATCH, where a crate that needs a new copy is copied."""
     progress(f"locating {request.spec}")
     recipes_root = request.rules_directory.parent if request.rules_directory else rules_dir()
     return locate(
@@ -68,6 +69,7 @@ def locate_crate(request: ApplyRequest, env: Mapping[str, str], progress: Progre
         rev=request.rev,
         recipes=load_recipes(recipes_root, request.profile.name),
         env=env,
+        scratch=scratch,
     )
 
 

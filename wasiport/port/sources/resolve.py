@@ -64,12 +64,22 @@ class _Context:
     consumer: Path | None
     into: Path | None
     limits: ArchiveLimits
+    scratch: Path | None = None  # a dry run's folder for new copies: it writes nothing of the user's
 
     def copies_parent(self) -> Path:
         if self.into is not None:
             return self.into
         base = self.consumer.parent if self.consumer is not None else self.cwd
         return base / COPIES_DIR
+
+    def new_copies_parent(self) -> Path:
+        """Where a copy that does not exist yet is made: the copies folder, or a dry run's scratch."""
+        return self.scratch if self.scratch is not None else self.copies_parent()
+
+    def copy_destination(self, name: str, version: str) -> Path:
+        """The copy of NAME-VERSION: the one already in the copies folder, else a new one."""
+        existing = self.copies_parent() / f"{name}-{version}"
+        return existing if existing.exists() else self.new_copies_parent() / f"{name}-{version}"
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -149,7 +159,7 @@ def _locate_path(path: Path, ctx: _Context, spec: str) -> Crate:
     info = read_package(manifest)
     if is_registry_entry(root):
         copy = materialize_copy(
-            ctx.copies_parent() / f"{info.name}-{info.version}",
+            ctx.copy_destination(info.name, info.version),
             info.name,
             info.version,
             copy_package_tree(root),
@@ -228,7 +238,7 @@ def _locate_dependency(name: str, version: str | None, recipe: Recipe | None, ct
     if package.get("source") is None:  # a path dependency: the user's own source
         targets = targets_from_metadata(package)
         return _finish(info, source_root.resolve(), Origin.PATH, str(source_root), ctx, targets=targets, recipe=recipe)
-    dest = ctx.copies_parent() / f"{info.name}-{info.version}"
+    dest = ctx.copy_destination(info.name, info.version)
     if package["source"] == PORTS_SOURCE_ID:  # ported before: the port itself, wherever it is
         dest = source_root.resolve()
     described = f"{info.name} {info.version} ({package['source']})"
@@ -244,7 +254,7 @@ def _locate_git(spec: str, url: str, rev: str | None, ctx: _Context) -> Crate:
     crate_name = recipe.crate if recipe else name
     if rev is None and recipe is not None and version is not None:
         rev = recipe.tag_for(version)
-    parent = ctx.copies_parent()
+    parent = ctx.new_copies_parent()
     made_parent = not parent.exists()
     parent.mkdir(parents=True, exist_ok=True)
     clear_stale_partials(parent, "clone")
@@ -291,11 +301,13 @@ def locate(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     archive_limits: ArchiveLimits = ArchiveLimits(),
+    scratch: Path | None = None,
 ) -> Crate:
     """Find (and, for read-only sources, copy) the crate SPEC names. See the module docstring.
 
     ENV is the environment cargo runs in (default: this process's); CWD stands for the
-    current directory (default: the real one)."""
+    current directory (default: the real one). With SCRATCH (a dry run), a crate that needs a
+    new copy is copied there, not into the copies folder."""
     cwd = Path.cwd() if cwd is None else Path(cwd)
     consumer = Path(manifest_path).resolve() if manifest_path is not None else None
     if consumer is not None and consumer.is_dir():
@@ -309,6 +321,7 @@ def locate(
         consumer=consumer,
         into=Path(into).resolve() if into is not None else None,
         limits=archive_limits,
+        scratch=scratch,
     )
     if git_url:
         return _locate_git(spec, git_url, rev, ctx)
@@ -319,7 +332,7 @@ def locate(
     as_path = as_path if as_path.is_absolute() else cwd / as_path
     if _looks_like_path(spec) or (consumer is None and as_path.exists()):
         if _is_archive(as_path):
-            copy, info = locate_archive(as_path, ctx.copies_parent(), ctx.limits)
+            copy, info = locate_archive(as_path, ctx.new_copies_parent(), ctx.limits)
             return _finish(info, copy.root, Origin.ARCHIVE, str(as_path), ctx, copy=copy)
         return _locate_path(as_path, ctx, spec)
 
@@ -334,5 +347,5 @@ def locate(
             raise UserError(
                 f"`{spec}` is not a path, and there is no Cargo.toml here to find it as a dependency", hint=hint
             )
-        ctx = _Context(ctx.env, ctx.cwd, ctx.recipes, found.resolve(), ctx.into, ctx.limits)
+        ctx = dataclasses.replace(ctx, consumer=found.resolve())
     return _locate_dependency(name, version, recipe, ctx)
