@@ -462,7 +462,7 @@ def _tomlkit_container(doc: Any, path: Sequence[str], created: list[Any] | None 
         if anchor is not None:
             # Dependency tables go after the last one (cargo's order), not after [[example]].
             _end_with_blank_line(_last_item(node, anchor))
-            node._insert_after(anchor, _toml_key(key), table)
+            _insert_after_key(node, node, anchor, key, table)
         else:
             node[_toml_key(key)] = table
         node = node[key]
@@ -491,7 +491,7 @@ def _end_with_blank_line(item: Any) -> None:
 def _dependency_anchor(document: Any) -> str | None:
     """The top-level dependency section that comes last in the file, if any."""
     body = getattr(document, "body", None)
-    if body is None or not hasattr(document, "_insert_after"):
+    if body is None or not hasattr(document, "_insert_at"):
         return None
     last = None
     for key, _item in body:
@@ -503,7 +503,7 @@ def _dependency_anchor(document: Any) -> str | None:
 def _sorted_position(table: Any, key: str) -> str | None | bool:
     """For a header table whose keys are sorted, the key to insert after (None = first).
     False when the table is not sorted or not a plain header table (append, like `cargo add`)."""
-    if not isinstance(table, Table) or table.is_super_table() or not hasattr(table.value, "_insert_after"):
+    if not isinstance(table, Table) or table.is_super_table() or not hasattr(table.value, "_insert_at"):
         return False
     keys = list(table.keys())
     if len(keys) < 2 or keys != sorted(keys):
@@ -525,7 +525,19 @@ def _insert(table: Any, key: str, item: Any) -> None:
         index = next(i for i, (k, _) in enumerate(table.value.body) if k is not None and k.key == first)
         table.value._insert_at(index, _toml_key(key), item)
     else:
-        table.value._insert_after(position, _toml_key(key), item)
+        _insert_after_key(table, table.value, position, key, item)
+
+
+def _insert_after_key(holder: Any, container: Any, after: str, key: str, item: Any) -> None:
+    """Add `key = item` to HOLDER (a document or table) right after the key AFTER of its
+    CONTAINER. tomlkit 0.15.3 dropped its insert-after; its insert-at (in every release we
+    support) takes the index after AFTER's last entry, and a key that goes last is appended."""
+    body = container.body
+    index = max(i for i, (k, _) in enumerate(body) if k is not None and k.key == after) + 1
+    if index >= len(body):
+        holder[_toml_key(key)] = item
+    else:
+        container._insert_at(index, _toml_key(key), item)
 
 
 def _last_key_before_trailing_blank(table: Any) -> str | bool:
