@@ -14,7 +14,10 @@ it waits in `select.poll`; clock-only calls (sleeps) wait in Python too, so
 that `--timeout` can cut them short; calls on other descriptors only go to
 wasmtime unchanged. A call that mixes sockets with wasmtime descriptors (say
 stdin) checks the latter without blocking every 10 ms while it waits on the
-sockets.
+sockets. A reactor passes the same subscriptions call after call: a call on
+guest sockets only (and clocks) is prepared once (`SocketPollPlan`: decoded,
+registered in a `select.poll` kept for the next identical call) and answered
+with the same events, in the same order, as the general path.
 """
 from __future__ import annotations
 
@@ -96,6 +99,7 @@ class DescriptorOps:
         self.sockets = sockets
         self.bridge = bridge
         self.interrupt = interrupt
+        self._plan: SocketPollPlan | None = None  # the last socket-only poll, prepared
 
     def proc_exit(self, code: int) -> int:
         # Shadowed because wasmtime rejects codes >= 126; WasmEdge passes any u32 on.
@@ -146,17 +150,68 @@ class DescriptorOps:
         ):
             return Errno.FAULT
         raw = memory.read(in_ptr, abi.SUBSCRIPTION.size * count)
-        subscriptions = [Subscription(*fields) for fields in _unpack_subscriptions(raw)]
-        socket_fds = self.sockets.sockets
-        uses_sockets = any(sub.tag != abi.EVENTTYPE_CLOCK and sub.fd in socket_fds for sub in subscriptions)
-        if not uses_sockets and not _python_clocks_only(subscriptions):
-            return self._forward(raw, count, out_ptr, nevents_ptr)
-        events = self._wait(subscriptions)
+        plan = self._plan
+        if plan is None or plan.raw != raw or plan.generation != self.sockets.generation:
+            plan = self._plan = _plan_socket_poll(raw, self.sockets, self.interrupt.wakeup_fd)
+        if plan is not None:
+            events = self._wait_planned(plan)
+        else:
+            subscriptions = [Subscription(*fields) for fields in _unpack_subscriptions(raw)]
+            socket_fds = self.sockets.sockets
+            uses_sockets = any(sub.tag != abi.EVENTTYPE_CLOCK and sub.fd in socket_fds for sub in subscriptions)
+            if not uses_sockets and not _python_clocks_only(subscriptions):
+                return self._forward(raw, count, out_ptr, nevents_ptr)
+            events = self._wait(subscriptions)
         view = memory.view
+        pack_event = abi.EVENT.pack_into
         for index, event in enumerate(events):
-            abi.EVENT.pack_into(view, out_ptr + index * abi.EVENT.size, *event)
+            pack_event(view, out_ptr + index * 32, *event)
         abi.U32.pack_into(view, nevents_ptr, len(events))
         return 0
+
+    def _wait_planned(self, plan: SocketPollPlan) -> list[tuple[int, int, int, int, int]]:
+        """`_wait` for a prepared set of socket subscriptions (and clocks): the same events in
+        the same order, without decoding the subscriptions or building a poller again."""
+        ready: list[tuple[int, int, int, int, int]] = []
+        skip_read: set[int] = set()
+        for fileno, sock, sub in plan.readers:
+            if sock.ahead_end > sock.ahead_pos:
+                # Read-ahead bytes are readable now, whatever the kernel says.
+                ready.append(_event(sub.userdata, 0, sub.tag, _readable_bytes(sock)))
+                skip_read.add(fileno)
+        deadlines: list[tuple[float, Subscription]] = []
+        for sub in plan.clocks:
+            deadline = self._deadline(sub)
+            assert deadline is not None  # the plan holds only valid clocks
+            deadlines.append((deadline, sub))
+        earliest = min((deadline for deadline, _ in deadlines), default=None)
+        watched = plan.watched
+        while True:
+            if ready:
+                wait_ms: float | None = 0
+            elif earliest is None:
+                wait_ms = None
+            else:
+                wait_ms = max(0.0, earliest - time.monotonic()) * 1000
+            results = plan.poller.poll(wait_ms)
+            if self.interrupt.fired:
+                raise GuestTrap(f"interrupted ({self.interrupt.reason})")
+            for fileno, revents in results:
+                entry = watched.get(fileno)
+                if entry is None:
+                    continue
+                sock, subs = entry
+                for sub in subs:
+                    if fileno in skip_read and sub.tag == abi.EVENTTYPE_FD_READ:
+                        continue
+                    event = _socket_event(sub, sock, revents)
+                    if event is not None:
+                        ready.append(event)
+            if deadlines:
+                now = time.monotonic()
+                ready.extend(_event(sub.userdata, 0, sub.tag) for deadline, sub in deadlines if deadline <= now)
+            if ready:
+                return ready
 
     def _forward(self, raw: bytes, count: int, out_ptr: int, nevents_ptr: int) -> int:
         errno, events = self.bridge.poll(raw, count)
@@ -257,6 +312,68 @@ class DescriptorOps:
         _, events = self.bridge.poll(raw, len(foreign) + 1)
         found = [abi.EVENT.unpack_from(events, offset) for offset in range(0, len(events), abi.EVENT.size)]
         return [event for event in found if not (event[0] == marker and event[2] == abi.EVENTTYPE_CLOCK)]
+
+
+@dataclass
+class SocketPollPlan:
+    """A poll_oneoff call on guest sockets only (plus clocks), prepared once and reused.
+
+    A reactor (mio_wasi) passes the same subscriptions call after call; decoding them and
+    registering every socket in a new `select.poll` cost more than the wait itself. A plan
+    is keyed by the subscriptions' exact bytes and the socket table's generation, so it is
+    used only for the same request on the same, still open, sockets."""
+
+    raw: bytes
+    generation: int
+    poller: select.poll
+    watched: dict[int, tuple[GuestSocket, list[Subscription]]]  # host fileno -> (socket, subscriptions), in order
+    readers: list[tuple[int, GuestSocket, Subscription]]  # the FD_READ subscriptions, in order
+    clocks: list[Subscription]
+
+
+def _plan_socket_poll(raw: bytes, sockets: SocketHost, wakeup_fd: int) -> SocketPollPlan | None:
+    """A plan when every subscription is FD_READ/FD_WRITE on a distinct (socket, event) pair
+    or a valid relative/absolute clock, with at least one socket; None otherwise (errors,
+    duplicates, wasmtime's descriptors and clock-only sleeps take the general path)."""
+    subscriptions = [Subscription(*fields) for fields in _unpack_subscriptions(raw)]
+    table = sockets.sockets
+    watched: dict[int, tuple[GuestSocket, list[Subscription]]] = {}
+    readers: list[tuple[int, GuestSocket, Subscription]] = []
+    clocks: list[Subscription] = []
+    seen: set[tuple[int, int]] = set()
+    for sub in subscriptions:
+        if sub.tag == abi.EVENTTYPE_CLOCK:
+            if not _valid_clock(sub):
+                return None
+            clocks.append(sub)
+            continue
+        if sub.tag not in (abi.EVENTTYPE_FD_READ, abi.EVENTTYPE_FD_WRITE) or (sub.fd, sub.tag) in seen:
+            return None
+        sock = table.get(sub.fd)
+        if sock is None:
+            return None
+        seen.add((sub.fd, sub.tag))
+        fileno = sock.fileno()
+        watched.setdefault(fileno, (sock, []))[1].append(sub)
+        if sub.tag == abi.EVENTTYPE_FD_READ:
+            readers.append((fileno, sock, sub))
+    if not watched:
+        return None
+    poller = select.poll()
+    for fileno, (sock, subs) in watched.items():
+        mask = 0
+        for sub in subs:
+            mask |= _READ_MASK if sub.tag == abi.EVENTTYPE_FD_READ else _WRITE_MASK
+        poller.register(fileno, mask)
+    poller.register(wakeup_fd, select.POLLIN)
+    return SocketPollPlan(raw, sockets.generation, poller, watched, readers, clocks)
+
+
+def _valid_clock(sub: Subscription) -> bool:
+    """The clocks `DescriptorOps._deadline` accepts."""
+    if sub.flags & ~abi.SUBCLOCKFLAGS_ABSTIME:
+        return False
+    return sub.fd in (abi.CLOCK_REALTIME, abi.CLOCK_MONOTONIC)
 
 
 def _unpack_subscriptions(raw: bytes) -> list[tuple[int, int, int, int, int]]:

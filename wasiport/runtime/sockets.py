@@ -109,6 +109,9 @@ class SocketHost:
         self.sockets: dict[int, GuestSocket] = {}
         self.denied: list[PolicyDecision] = []
         self.first_socket_call: float | None = None  # perf_counter() of the first sock_open/getaddrinfo
+        # Bumped whenever a descriptor is added or removed, so that what poll_oneoff prepared
+        # for a set of subscriptions is never used after one of its sockets went away.
+        self.generation = 0
         self._next_fd = SOCKET_FD_BASE
 
     # -- descriptor table -------------------------------------------------
@@ -122,6 +125,7 @@ class SocketHost:
             raise OSError(os_errno.EMFILE, "too many guest sockets")
         self._next_fd = fd + 1
         self.sockets[fd] = sock
+        self.generation += 1
         return fd
 
     def close(self, fd: int) -> bool:
@@ -129,6 +133,7 @@ class SocketHost:
         sock = self.sockets.pop(fd, None)
         if sock is None:
             return False
+        self.generation += 1
         sock.close()
         return True
 
