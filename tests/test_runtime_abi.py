@@ -7,6 +7,8 @@ These need no Rust toolchain; the Rust guests are in test_runtime_guests.py.
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -425,7 +427,6 @@ def test_poll_mixing_a_socket_with_wasmtimes_stdin(tmp_path: Path) -> None:
 
 
 def test_cancel_event_stops_the_guest(tmp_path: Path) -> None:
-    import threading
 
     from wasiport.runtime import EXIT_CANCELLED
 
@@ -488,7 +489,6 @@ def test_the_same_poll_again_sees_data_that_arrived_in_between(tmp_path: Path) -
             if conn.recv(1):
                 conn.sendall(b"yz")
 
-    import threading
 
     peer = threading.Thread(target=answer, daemon=True)
     peer.start()
@@ -515,3 +515,51 @@ def test_the_same_poll_again_sees_data_that_arrived_in_between(tmp_path: Path) -
         server.close()
     # first: the clock (userdata 9); second: the socket (userdata 5) with 1 or 2 bytes ready
     assert code in (9 * 20 + 5 * 2 + 1, 9 * 20 + 5 * 2 + 2)
+
+
+def test_a_reactor_re_asking_about_a_writable_socket_still_hears_of_new_data(tmp_path: Path) -> None:
+    """mio_wasi's loop: read + write subscriptions on a connected socket, polled again and again
+    without any socket call in between. The host may hold such a repeated "writable" answer back
+    while nothing changes (so an idle reactor does not spin), but every answer is still the
+    level-triggered truth, and data that arrives ends the wait: the loop sees the socket readable
+    with the peer's 3 bytes, beside its writability."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def send_later() -> None:
+        conn, _ = server.accept()
+        with conn:
+            time.sleep(0.05)
+            conn.sendall(b"abc")
+            try:
+                conn.recv(1)  # until the guest exits
+            except OSError:
+                pass
+
+
+    peer = threading.Thread(target=send_later, daemon=True)
+    peer.start()
+    subscriptions = _fd_subscription(256, 5, 1, FD) + _fd_subscription(304, 5, 2, FD)
+    readable_at = "(i32.or (i32.eq (i32.load8_u (i32.const 522)) (i32.const 1)) (i32.and" \
+        " (i32.eq (i32.load (i32.const 640)) (i32.const 2)) (i32.eq (i32.load8_u (i32.const 554)) (i32.const 1))))"
+    body = f"""
+      (local $polls i32)
+      {OPEN_TCP}
+      (i32.store (i32.const 16) (i32.const 32)) (i32.store (i32.const 20) (i32.const 4))
+      (i32.store (i32.const 32) (i32.const 0x0100007F))
+      (drop (call $connect {FD} (i32.const 16) (i32.const {port})))
+      {subscriptions}
+      (loop $again
+        (drop (call $poll (i32.const 256) (i32.const 512) (i32.const 2) (i32.const 640)))
+        (local.set $polls (i32.add (local.get $polls) (i32.const 1)))
+        (if (i32.eq (local.get $polls) (i32.const 100000000)) (then (call $exit (i32.const 1))))
+        (br_if $again (i32.eqz {readable_at})))
+      (call $exit (i32.add (i32.const 100) (i32.add (i32.load (i32.const 640))
+        (i32.wrap_i64 (select (i64.load (i32.const 528)) (i64.load (i32.const 560))
+          (i32.eq (i32.load8_u (i32.const 522)) (i32.const 1)))))))
+    """
+    try:
+        code = errno_of(tmp_path, body)
+    finally:
+        server.close()
+    assert code == 100 + 2 + 3  # two events (readable, writable), 3 bytes readable

@@ -17,7 +17,11 @@ stdin) checks the latter without blocking every 10 ms while it waits on the
 sockets. A reactor passes the same subscriptions call after call: a call on
 guest sockets only (and clocks) is prepared once (`SocketPollPlan`: decoded,
 registered in a `select.poll` kept for the next identical call) and answered
-with the same events, in the same order, as the general path.
+with the same events, in the same order, as the general path. When such a
+call only repeats a "writable" answer the guest did nothing with (mio_wasi
+asks for writability of every connection every time), it first waits up to
+SPIN_PAUSE for anything else to happen, so that an idle reactor sleeps
+instead of spinning (`_pause_if_spinning`).
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ import struct
 import termios
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wasiport.runtime import abi
 from wasiport.runtime.abi import Errno
@@ -39,6 +43,7 @@ from wasiport.runtime.memory import GuestMemory
 from wasiport.runtime.sockets import GuestSocket, SocketHost
 
 _MIXED_SLICE = 0.010  # how often a mixed poll re-checks wasmtime's descriptors
+SPIN_PAUSE = 0.010  # the longest a repeated, unanswered "writable" poll waits for news (_pause_if_spinning)
 _READ_MASK = select.POLLIN | select.POLLPRI
 _WRITE_MASK = select.POLLOUT
 _TROUBLE = select.POLLHUP | select.POLLERR
@@ -100,6 +105,8 @@ class DescriptorOps:
         self.bridge = bridge
         self.interrupt = interrupt
         self._plan: SocketPollPlan | None = None  # the last socket-only poll, prepared
+        # What the last planned poll answered, when it was only "writable" (see _pause_if_spinning).
+        self._writable_answer: tuple[SocketPollPlan, int, frozenset[int]] | None = None
 
     def proc_exit(self, code: int) -> int:
         # Shadowed because wasmtime rejects codes >= 126; WasmEdge passes any u32 on.
@@ -155,6 +162,7 @@ class DescriptorOps:
             plan = self._plan = _plan_socket_poll(raw, self.sockets, self.interrupt.wakeup_fd)
         if plan is not None:
             events = self._wait_planned(plan)
+            self._remember_writable_answer(plan, events)
         else:
             subscriptions = [Subscription(*fields) for fields in _unpack_subscriptions(raw)]
             socket_fds = self.sockets.sockets
@@ -185,6 +193,8 @@ class DescriptorOps:
             assert deadline is not None  # the plan holds only valid clocks
             deadlines.append((deadline, sub))
         earliest = min((deadline for deadline, _ in deadlines), default=None)
+        if not ready:
+            self._pause_if_spinning(plan, earliest)
         watched = plan.watched
         while True:
             if ready:
@@ -288,6 +298,47 @@ class DescriptorOps:
             if ready:
                 return ready
 
+    def _remember_writable_answer(self, plan: SocketPollPlan, events: list[tuple[int, int, int, int, int]]) -> None:
+        """Keep (plan, socket calls so far, the userdata answered) when every event was a plain
+        FD_WRITE (no error, no hang-up); forget it otherwise."""
+        if all(tag == abi.EVENTTYPE_FD_WRITE and not error and not flags for _, error, tag, _, flags in events):
+            self._writable_answer = (plan, self.sockets.io_calls, frozenset(event[0] for event in events))
+        else:
+            self._writable_answer = None
+
+    def _pause_if_spinning(self, plan: SocketPollPlan, earliest: float | None) -> None:
+        """Wait up to SPIN_PAUSE for something new when the guest asks the same question again
+        having done nothing with the last answer.
+
+        mio_wasi subscribes every connection for writing in every call, and a connected socket
+        is nearly always writable, so a level-triggered poll returns at once and an idle reactor
+        spins, taking a core from its peers. When the previous call answered only "writable",
+        with the same subscriptions, and the guest made no socket call since, the answer now
+        would be the same unless a read subscription, a socket not writable then, a hang-up
+        or error, or a clock comes due. This waits for one of those, at most SPIN_PAUSE (and
+        never past the earliest clock), then the poll runs as always: the events are what a
+        level-triggered poll reports at the moment it returns, only later."""
+        remembered = self._writable_answer
+        if remembered is None or remembered[0] is not plan or remembered[1] != self.sockets.io_calls:
+            return
+        if not plan.writers_told_apart:
+            return  # an event's userdata would not say which socket was writable
+        answered = remembered[2]
+        pause = plan.pausers.get(answered)
+        if pause is None:
+            pause = plan.pausers[answered] = select.poll()
+            for fileno, (_, subs) in plan.watched.items():
+                mask = 0  # POLLHUP and POLLERR are reported even so
+                for sub in subs:
+                    if sub.tag == abi.EVENTTYPE_FD_READ:
+                        mask |= _READ_MASK
+                    elif sub.userdata not in answered:
+                        mask |= _WRITE_MASK
+                pause.register(fileno, mask)
+            pause.register(self.interrupt.wakeup_fd, select.POLLIN)
+        wait = SPIN_PAUSE if earliest is None else min(SPIN_PAUSE, max(0.0, earliest - time.monotonic()))
+        pause.poll(wait * 1000)
+
     def _deadline(self, sub: Subscription) -> float | None:
         """When a clock subscription fires, on Python's monotonic clock; None for bad input."""
         if sub.flags & ~abi.SUBCLOCKFLAGS_ABSTIME:
@@ -329,6 +380,8 @@ class SocketPollPlan:
     watched: dict[int, tuple[GuestSocket, list[Subscription]]]  # host fileno -> (socket, subscriptions), in order
     readers: list[tuple[int, GuestSocket, Subscription]]  # the FD_READ subscriptions, in order
     clocks: list[Subscription]
+    writers_told_apart: bool  # no two FD_WRITE subscriptions share a userdata
+    pausers: dict[frozenset[int], select.poll] = field(default_factory=dict)  # see _pause_if_spinning
 
 
 def _plan_socket_poll(raw: bytes, sockets: SocketHost, wakeup_fd: int) -> SocketPollPlan | None:
@@ -366,7 +419,9 @@ def _plan_socket_poll(raw: bytes, sockets: SocketHost, wakeup_fd: int) -> Socket
             mask |= _READ_MASK if sub.tag == abi.EVENTTYPE_FD_READ else _WRITE_MASK
         poller.register(fileno, mask)
     poller.register(wakeup_fd, select.POLLIN)
-    return SocketPollPlan(raw, sockets.generation, poller, watched, readers, clocks)
+    writers = [sub.userdata for sub in subscriptions if sub.tag == abi.EVENTTYPE_FD_WRITE]
+    told_apart = len(set(writers)) == len(writers)
+    return SocketPollPlan(raw, sockets.generation, poller, watched, readers, clocks, told_apart)
 
 
 def _valid_clock(sub: Subscription) -> bool:
