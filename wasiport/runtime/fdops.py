@@ -47,7 +47,14 @@ SPIN_PAUSE = 0.010  # the longest a repeated, unanswered "writable" poll waits f
 _READ_MASK = select.POLLIN | select.POLLPRI
 _WRITE_MASK = select.POLLOUT
 _TROUBLE = select.POLLHUP | select.POLLERR
+_READ_OR_TROUBLE = _READ_MASK | _TROUBLE
+_WRITE_OR_TROUBLE = _WRITE_MASK | _TROUBLE
+_FD_READ = abi.EVENTTYPE_FD_READ
+_FD_WRITE = abi.EVENTTYPE_FD_WRITE
+_SUBSCRIPTION_SIZE = abi.SUBSCRIPTION.size
+_EVENT_SIZE = abi.EVENT.size
 _INT = struct.Struct("i")
+_INT_ZERO = bytes(_INT.size)
 
 
 class Interrupt:
@@ -150,13 +157,10 @@ class DescriptorOps:
         if in_ptr & 7 or out_ptr & 7 or nevents_ptr & 3:
             raise GuestTrap("poll_oneoff: subscription, event or count pointer is misaligned")
         memory = self.memory
-        if not (
-            memory.covers(in_ptr + abi.SUBSCRIPTION.size * count)
-            and memory.covers(out_ptr + abi.EVENT.size * count)
-            and memory.covers(nevents_ptr + 4)
-        ):
+        end = max(in_ptr + _SUBSCRIPTION_SIZE * count, out_ptr + _EVENT_SIZE * count, nevents_ptr + 4)
+        if end > memory.size and not memory.covers(end):
             return Errno.FAULT
-        raw = memory.read(in_ptr, abi.SUBSCRIPTION.size * count)
+        raw = memory.read(in_ptr, _SUBSCRIPTION_SIZE * count)
         plan = self._plan
         if plan is None or plan.raw != raw or plan.generation != self.sockets.generation:
             plan = self._plan = _plan_socket_poll(raw, self.sockets, self.interrupt.wakeup_fd)
@@ -173,7 +177,7 @@ class DescriptorOps:
         view = memory.view
         pack_event = abi.EVENT.pack_into
         for index, event in enumerate(events):
-            pack_event(view, out_ptr + index * 32, *event)
+            pack_event(view, out_ptr + index * _EVENT_SIZE, *event)
         abi.U32.pack_into(view, nevents_ptr, len(events))
         return 0
 
@@ -188,11 +192,13 @@ class DescriptorOps:
                 ready.append(_event(sub.userdata, 0, sub.tag, _readable_bytes(sock)))
                 skip_read.add(fileno)
         deadlines: list[tuple[float, Subscription]] = []
-        for sub in plan.clocks:
-            deadline = self._deadline(sub)
-            assert deadline is not None  # the plan holds only valid clocks
-            deadlines.append((deadline, sub))
-        earliest = min((deadline for deadline, _ in deadlines), default=None)
+        earliest = None
+        if plan.clocks:
+            for sub in plan.clocks:
+                deadline = self._deadline(sub)
+                assert deadline is not None  # the plan holds only valid clocks
+                deadlines.append((deadline, sub))
+            earliest = min(deadline for deadline, _ in deadlines)
         if not ready:
             self._pause_if_spinning(plan, earliest)
         watched = plan.watched
@@ -211,12 +217,21 @@ class DescriptorOps:
                 if entry is None:
                     continue
                 sock, subs = entry
+                if revents & select.POLLNVAL:
+                    ready.extend(
+                        _event(sub.userdata, Errno.BADF, sub.tag)
+                        for sub in subs
+                        if not (sub.tag == _FD_READ and fileno in skip_read)
+                    )
+                    continue
+                hangup = abi.EVENTRWFLAGS_HANGUP if revents & select.POLLHUP else 0
                 for sub in subs:
-                    if fileno in skip_read and sub.tag == abi.EVENTTYPE_FD_READ:
-                        continue
-                    event = _socket_event(sub, sock, revents)
-                    if event is not None:
-                        ready.append(event)
+                    # _socket_event, inlined: the hot path of every reactor
+                    if sub.tag == _FD_READ:
+                        if fileno not in skip_read and revents & _READ_OR_TROUBLE:
+                            ready.append((sub.userdata, 0, _FD_READ, _readable_bytes(sock), hangup))
+                    elif revents & _WRITE_OR_TROUBLE:
+                        ready.append((sub.userdata, 0, _FD_WRITE, _writable_bytes(sock), hangup))
             if deadlines:
                 now = time.monotonic()
                 ready.extend(_event(sub.userdata, 0, sub.tag) for deadline, sub in deadlines if deadline <= now)
@@ -301,10 +316,11 @@ class DescriptorOps:
     def _remember_writable_answer(self, plan: SocketPollPlan, events: list[tuple[int, int, int, int, int]]) -> None:
         """Keep (plan, socket calls so far, the userdata answered) when every event was a plain
         FD_WRITE (no error, no hang-up); forget it otherwise."""
-        if all(tag == abi.EVENTTYPE_FD_WRITE and not error and not flags for _, error, tag, _, flags in events):
-            self._writable_answer = (plan, self.sockets.io_calls, frozenset(event[0] for event in events))
-        else:
-            self._writable_answer = None
+        for _, error, tag, _, flags in events:
+            if tag != _FD_WRITE or error or flags:
+                self._writable_answer = None
+                return
+        self._writable_answer = (plan, self.sockets.io_calls, frozenset(event[0] for event in events))
 
     def _pause_if_spinning(self, plan: SocketPollPlan, earliest: float | None) -> None:
         """Wait up to SPIN_PAUSE for something new when the guest asks the same question again
@@ -461,7 +477,7 @@ def _socket_event(sub: Subscription, sock: GuestSocket, revents: int) -> tuple[i
 
 
 def _ioctl_int(sock: GuestSocket, request: int) -> int:
-    return _INT.unpack(fcntl.ioctl(sock.fileno(), request, b"\0" * _INT.size))[0]
+    return _INT.unpack(fcntl.ioctl(sock.fileno(), request, _INT_ZERO))[0]
 
 
 def _readable_bytes(sock: GuestSocket) -> int:
