@@ -342,6 +342,8 @@ class DescriptorOps:
         answered = remembered[2]
         pause = plan.pausers.get(answered)
         if pause is None:
+            if len(plan.pausers) >= 16:  # many connections can answer in many combinations
+                plan.pausers.clear()
             pause = plan.pausers[answered] = select.poll()
             for fileno, (_, subs) in plan.watched.items():
                 mask = 0  # POLLHUP and POLLERR are reported even so
