@@ -7,6 +7,8 @@ These need no Rust toolchain; the Rust guests are in test_runtime_guests.py.
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -425,7 +427,6 @@ def test_poll_mixing_a_socket_with_wasmtimes_stdin(tmp_path: Path) -> None:
 
 
 def test_cancel_event_stops_the_guest(tmp_path: Path) -> None:
-    import threading
 
     from wasiport.runtime import EXIT_CANCELLED
 
@@ -433,3 +434,132 @@ def test_cancel_event_stops_the_guest(tmp_path: Path) -> None:
     threading.Timer(0.3, cancel.set).start()
     outcome = run_wat(tmp_path, "(loop $forever (br $forever))", cancel=cancel)
     assert (outcome.status, outcome.exit_code) == (RunStatus.CANCELLED, EXIT_CANCELLED)
+
+
+# -- poll_oneoff called again and again with the same subscriptions (a reactor's loop) --------
+
+CLOSE_IMPORT = '(import "wasi_snapshot_preview1" "fd_close" (func $close (param i32) (result i32)))'
+
+
+def _fd_subscription(at: int, userdata: int, tag: int, fd: str) -> str:
+    return (
+        f"(i64.store (i32.const {at}) (i64.const {userdata})) (i32.store8 (i32.const {at + 8}) (i32.const {tag}))"
+        f" (i32.store (i32.const {at + 16}) {fd})"
+    )
+
+
+def _clock_subscription(at: int, userdata: int, timeout_ns: int) -> str:
+    return (
+        f"(i64.store (i32.const {at}) (i64.const {userdata})) (i32.store8 (i32.const {at + 8}) (i32.const 0))"
+        f" (i32.store (i32.const {at + 16}) (i32.const 1)) (i64.store (i32.const {at + 24}) (i64.const {timeout_ns}))"
+    )
+
+
+def test_the_same_poll_after_its_socket_closed_reports_badf(tmp_path: Path) -> None:
+    """The host prepares a repeated socket poll once; closing the socket must not leave the
+    old preparation in use: the identical second call fails with BADF (wasmtime answers it,
+    as the descriptor is no socket any more) instead of reporting the closed socket ready."""
+    body = f"""
+      {OPEN_TCP}
+      {_fd_subscription(256, 7, 2, FD)}
+      (drop (call $poll (i32.const 256) (i32.const 512) (i32.const 1) (i32.const 640)))
+      (i32.store (i32.const 644) (i32.add (i32.mul (i32.load (i32.const 640)) (i32.const 10))
+        (i32.load16_u (i32.const 520))))
+      (drop (call $close {FD}))
+      (i32.store (i32.const 640) (i32.const 0))
+      (i32.store (i32.const 648) (call $poll (i32.const 256) (i32.const 512) (i32.const 1) (i32.const 640)))
+      (call $exit (i32.add (i32.mul (i32.load (i32.const 644)) (i32.const 100))
+        (i32.add (i32.mul (i32.load (i32.const 648)) (i32.const 10)) (i32.load (i32.const 640)))))
+    """
+    code = errno_of(tmp_path, body, imports=IMPORTS + CLOSE_IMPORT)
+    # first call: one event, no error (an unconnected TCP socket is writable, with a hang-up, on
+    # Linux); second call: BADF as the call's result and no event. (Exit codes are modulo 256.)
+    assert code == (1000 + Errno.BADF * 10) % 256
+
+
+def test_the_same_poll_again_sees_data_that_arrived_in_between(tmp_path: Path) -> None:
+    """First call: only the 10 ms clock fires. The guest sends a byte, the peer answers, and the
+    identical second call reports the socket readable with the byte count (the clock is 10 s)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            if conn.recv(1):
+                conn.sendall(b"yz")
+
+
+    peer = threading.Thread(target=answer, daemon=True)
+    peer.start()
+    subscriptions = _fd_subscription(256, 5, 1, FD) + _clock_subscription(304, 9, 10_000_000)
+    body = f"""
+      {OPEN_TCP}
+      (i32.store (i32.const 16) (i32.const 32)) (i32.store (i32.const 20) (i32.const 4))
+      (i32.store (i32.const 32) (i32.const 0x0100007F))
+      (drop (call $connect {FD} (i32.const 16) (i32.const {port})))
+      {subscriptions}
+      (drop (call $poll (i32.const 256) (i32.const 512) (i32.const 2) (i32.const 640)))
+      (i32.store (i32.const 644) (i32.wrap_i64 (i64.load (i32.const 512))))
+      (i64.store (i32.const 328) (i64.const 10000000000))
+      (i32.store (i32.const 64) (i32.const 1024)) (i32.store (i32.const 68) (i32.const 1))
+      (drop (call $send {FD} (i32.const 64) (i32.const 1) (i32.const 0) (i32.const 128)))
+      (drop (call $poll (i32.const 256) (i32.const 512) (i32.const 2) (i32.const 640)))
+      (call $exit (i32.add (i32.mul (i32.load (i32.const 644)) (i32.const 20))
+        (i32.add (i32.mul (i32.wrap_i64 (i64.load (i32.const 512))) (i32.const 2))
+                 (i32.wrap_i64 (i64.load (i32.const 528))))))
+    """
+    try:
+        code = errno_of(tmp_path, body)
+    finally:
+        server.close()
+    # first: the clock (userdata 9); second: the socket (userdata 5) with 1 or 2 bytes ready
+    assert code in (9 * 20 + 5 * 2 + 1, 9 * 20 + 5 * 2 + 2)
+
+
+def test_a_reactor_re_asking_about_a_writable_socket_still_hears_of_new_data(tmp_path: Path) -> None:
+    """mio_wasi's loop: read + write subscriptions on a connected socket, polled again and again
+    without any socket call in between. The host may hold such a repeated "writable" answer back
+    while nothing changes (so an idle reactor does not spin), but every answer is still the
+    level-triggered truth, and data that arrives ends the wait: the loop sees the socket readable
+    with the peer's 3 bytes, beside its writability."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def send_later() -> None:
+        conn, _ = server.accept()
+        with conn:
+            time.sleep(0.05)
+            conn.sendall(b"abc")
+            try:
+                conn.recv(1)  # until the guest exits
+            except OSError:
+                pass
+
+
+    peer = threading.Thread(target=send_later, daemon=True)
+    peer.start()
+    subscriptions = _fd_subscription(256, 5, 1, FD) + _fd_subscription(304, 5, 2, FD)
+    readable_at = "(i32.or (i32.eq (i32.load8_u (i32.const 522)) (i32.const 1)) (i32.and" \
+        " (i32.eq (i32.load (i32.const 640)) (i32.const 2)) (i32.eq (i32.load8_u (i32.const 554)) (i32.const 1))))"
+    body = f"""
+      (local $polls i32)
+      {OPEN_TCP}
+      (i32.store (i32.const 16) (i32.const 32)) (i32.store (i32.const 20) (i32.const 4))
+      (i32.store (i32.const 32) (i32.const 0x0100007F))
+      (drop (call $connect {FD} (i32.const 16) (i32.const {port})))
+      {subscriptions}
+      (loop $again
+        (drop (call $poll (i32.const 256) (i32.const 512) (i32.const 2) (i32.const 640)))
+        (local.set $polls (i32.add (local.get $polls) (i32.const 1)))
+        (if (i32.eq (local.get $polls) (i32.const 100000000)) (then (call $exit (i32.const 1))))
+        (br_if $again (i32.eqz {readable_at})))
+      (call $exit (i32.add (i32.const 100) (i32.add (i32.load (i32.const 640))
+        (i32.wrap_i64 (select (i64.load (i32.const 528)) (i64.load (i32.const 560))
+          (i32.eq (i32.load8_u (i32.const 522)) (i32.const 1)))))))
+    """
+    try:
+        code = errno_of(tmp_path, body)
+    finally:
+        server.close()
+    assert code == 100 + 2 + 3  # two events (readable, writable), 3 bytes readable

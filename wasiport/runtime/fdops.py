@@ -14,7 +14,14 @@ it waits in `select.poll`; clock-only calls (sleeps) wait in Python too, so
 that `--timeout` can cut them short; calls on other descriptors only go to
 wasmtime unchanged. A call that mixes sockets with wasmtime descriptors (say
 stdin) checks the latter without blocking every 10 ms while it waits on the
-sockets.
+sockets. A reactor passes the same subscriptions call after call: a call on
+guest sockets only (and clocks) is prepared once (`SocketPollPlan`: decoded,
+registered in a `select.poll` kept for the next identical call) and answered
+with the same events, in the same order, as the general path. When such a
+call only repeats a "writable" answer the guest did nothing with (mio_wasi
+asks for writability of every connection every time), it first waits up to
+SPIN_PAUSE for anything else to happen, so that an idle reactor sleeps
+instead of spinning (`_pause_if_spinning`).
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ import struct
 import termios
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wasiport.runtime import abi
 from wasiport.runtime.abi import Errno
@@ -36,10 +43,18 @@ from wasiport.runtime.memory import GuestMemory
 from wasiport.runtime.sockets import GuestSocket, SocketHost
 
 _MIXED_SLICE = 0.010  # how often a mixed poll re-checks wasmtime's descriptors
+SPIN_PAUSE = 0.010  # the longest a repeated, unanswered "writable" poll waits for news (_pause_if_spinning)
 _READ_MASK = select.POLLIN | select.POLLPRI
 _WRITE_MASK = select.POLLOUT
 _TROUBLE = select.POLLHUP | select.POLLERR
+_READ_OR_TROUBLE = _READ_MASK | _TROUBLE
+_WRITE_OR_TROUBLE = _WRITE_MASK | _TROUBLE
+_FD_READ = abi.EVENTTYPE_FD_READ
+_FD_WRITE = abi.EVENTTYPE_FD_WRITE
+_SUBSCRIPTION_SIZE = abi.SUBSCRIPTION.size
+_EVENT_SIZE = abi.EVENT.size
 _INT = struct.Struct("i")
+_INT_ZERO = bytes(_INT.size)
 
 
 class Interrupt:
@@ -96,6 +111,9 @@ class DescriptorOps:
         self.sockets = sockets
         self.bridge = bridge
         self.interrupt = interrupt
+        self._plan: SocketPollPlan | None = None  # the last socket-only poll, prepared
+        # What the last planned poll answered, when it was only "writable" (see _pause_if_spinning).
+        self._writable_answer: tuple[SocketPollPlan, int, frozenset[int]] | None = None
 
     def proc_exit(self, code: int) -> int:
         # Shadowed because wasmtime rejects codes >= 126; WasmEdge passes any u32 on.
@@ -139,24 +157,86 @@ class DescriptorOps:
         if in_ptr & 7 or out_ptr & 7 or nevents_ptr & 3:
             raise GuestTrap("poll_oneoff: subscription, event or count pointer is misaligned")
         memory = self.memory
-        if not (
-            memory.covers(in_ptr + abi.SUBSCRIPTION.size * count)
-            and memory.covers(out_ptr + abi.EVENT.size * count)
-            and memory.covers(nevents_ptr + 4)
-        ):
+        end = max(in_ptr + _SUBSCRIPTION_SIZE * count, out_ptr + _EVENT_SIZE * count, nevents_ptr + 4)
+        if end > memory.size and not memory.covers(end):
             return Errno.FAULT
-        raw = memory.read(in_ptr, abi.SUBSCRIPTION.size * count)
-        subscriptions = [Subscription(*fields) for fields in _unpack_subscriptions(raw)]
-        socket_fds = self.sockets.sockets
-        uses_sockets = any(sub.tag != abi.EVENTTYPE_CLOCK and sub.fd in socket_fds for sub in subscriptions)
-        if not uses_sockets and not _python_clocks_only(subscriptions):
-            return self._forward(raw, count, out_ptr, nevents_ptr)
-        events = self._wait(subscriptions)
+        raw = memory.read(in_ptr, _SUBSCRIPTION_SIZE * count)
+        plan = self._plan
+        if plan is None or plan.raw != raw or plan.generation != self.sockets.generation:
+            plan = self._plan = _plan_socket_poll(raw, self.sockets, self.interrupt.wakeup_fd)
+        if plan is not None:
+            events = self._wait_planned(plan)
+            self._remember_writable_answer(plan, events)
+        else:
+            subscriptions = [Subscription(*fields) for fields in _unpack_subscriptions(raw)]
+            socket_fds = self.sockets.sockets
+            uses_sockets = any(sub.tag != abi.EVENTTYPE_CLOCK and sub.fd in socket_fds for sub in subscriptions)
+            if not uses_sockets and not _python_clocks_only(subscriptions):
+                return self._forward(raw, count, out_ptr, nevents_ptr)
+            events = self._wait(subscriptions)
         view = memory.view
+        pack_event = abi.EVENT.pack_into
         for index, event in enumerate(events):
-            abi.EVENT.pack_into(view, out_ptr + index * abi.EVENT.size, *event)
+            pack_event(view, out_ptr + index * _EVENT_SIZE, *event)
         abi.U32.pack_into(view, nevents_ptr, len(events))
         return 0
+
+    def _wait_planned(self, plan: SocketPollPlan) -> list[tuple[int, int, int, int, int]]:
+        """`_wait` for a prepared set of socket subscriptions (and clocks): the same events in
+        the same order, without decoding the subscriptions or building a poller again."""
+        ready: list[tuple[int, int, int, int, int]] = []
+        skip_read: set[int] = set()
+        for fileno, sock, sub in plan.readers:
+            if sock.ahead_end > sock.ahead_pos:
+                # Read-ahead bytes are readable now, whatever the kernel says.
+                ready.append(_event(sub.userdata, 0, sub.tag, _readable_bytes(sock)))
+                skip_read.add(fileno)
+        deadlines: list[tuple[float, Subscription]] = []
+        earliest = None
+        if plan.clocks:
+            for sub in plan.clocks:
+                deadline = self._deadline(sub)
+                assert deadline is not None  # the plan holds only valid clocks
+                deadlines.append((deadline, sub))
+            earliest = min(deadline for deadline, _ in deadlines)
+        if not ready:
+            self._pause_if_spinning(plan, earliest)
+        watched = plan.watched
+        while True:
+            if ready:
+                wait_ms: float | None = 0
+            elif earliest is None:
+                wait_ms = None
+            else:
+                wait_ms = max(0.0, earliest - time.monotonic()) * 1000
+            results = plan.poller.poll(wait_ms)
+            if self.interrupt.fired:
+                raise GuestTrap(f"interrupted ({self.interrupt.reason})")
+            for fileno, revents in results:
+                entry = watched.get(fileno)
+                if entry is None:
+                    continue
+                sock, subs = entry
+                if revents & select.POLLNVAL:
+                    ready.extend(
+                        _event(sub.userdata, Errno.BADF, sub.tag)
+                        for sub in subs
+                        if not (sub.tag == _FD_READ and fileno in skip_read)
+                    )
+                    continue
+                hangup = abi.EVENTRWFLAGS_HANGUP if revents & select.POLLHUP else 0
+                for sub in subs:
+                    # _socket_event, inlined: the hot path of every reactor
+                    if sub.tag == _FD_READ:
+                        if fileno not in skip_read and revents & _READ_OR_TROUBLE:
+                            ready.append((sub.userdata, 0, _FD_READ, _readable_bytes(sock), hangup))
+                    elif revents & _WRITE_OR_TROUBLE:
+                        ready.append((sub.userdata, 0, _FD_WRITE, _writable_bytes(sock), hangup))
+            if deadlines:
+                now = time.monotonic()
+                ready.extend(_event(sub.userdata, 0, sub.tag) for deadline, sub in deadlines if deadline <= now)
+            if ready:
+                return ready
 
     def _forward(self, raw: bytes, count: int, out_ptr: int, nevents_ptr: int) -> int:
         errno, events = self.bridge.poll(raw, count)
@@ -233,6 +313,50 @@ class DescriptorOps:
             if ready:
                 return ready
 
+    def _remember_writable_answer(self, plan: SocketPollPlan, events: list[tuple[int, int, int, int, int]]) -> None:
+        """Keep (plan, socket calls so far, the userdata answered) when every event was a plain
+        FD_WRITE (no error, no hang-up); forget it otherwise."""
+        for _, error, tag, _, flags in events:
+            if tag != _FD_WRITE or error or flags:
+                self._writable_answer = None
+                return
+        self._writable_answer = (plan, self.sockets.io_calls, frozenset(event[0] for event in events))
+
+    def _pause_if_spinning(self, plan: SocketPollPlan, earliest: float | None) -> None:
+        """Wait up to SPIN_PAUSE for something new when the guest asks the same question again
+        having done nothing with the last answer.
+
+        mio_wasi subscribes every connection for writing in every call, and a connected socket
+        is nearly always writable, so a level-triggered poll returns at once and an idle reactor
+        spins, taking a core from its peers. When the previous call answered only "writable",
+        with the same subscriptions, and the guest made no socket call since, the answer now
+        would be the same unless a read subscription, a socket not writable then, a hang-up
+        or error, or a clock comes due. This waits for one of those, at most SPIN_PAUSE (and
+        never past the earliest clock), then the poll runs as always: the events are what a
+        level-triggered poll reports at the moment it returns, only later."""
+        remembered = self._writable_answer
+        if remembered is None or remembered[0] is not plan or remembered[1] != self.sockets.io_calls:
+            return
+        if not plan.writers_told_apart:
+            return  # an event's userdata would not say which socket was writable
+        answered = remembered[2]
+        pause = plan.pausers.get(answered)
+        if pause is None:
+            if len(plan.pausers) >= 16:  # many connections can answer in many combinations
+                plan.pausers.clear()
+            pause = plan.pausers[answered] = select.poll()
+            for fileno, (_, subs) in plan.watched.items():
+                mask = 0  # POLLHUP and POLLERR are reported even so
+                for sub in subs:
+                    if sub.tag == abi.EVENTTYPE_FD_READ:
+                        mask |= _READ_MASK
+                    elif sub.userdata not in answered:
+                        mask |= _WRITE_MASK
+                pause.register(fileno, mask)
+            pause.register(self.interrupt.wakeup_fd, select.POLLIN)
+        wait = SPIN_PAUSE if earliest is None else min(SPIN_PAUSE, max(0.0, earliest - time.monotonic()))
+        pause.poll(wait * 1000)
+
     def _deadline(self, sub: Subscription) -> float | None:
         """When a clock subscription fires, on Python's monotonic clock; None for bad input."""
         if sub.flags & ~abi.SUBCLOCKFLAGS_ABSTIME:
@@ -257,6 +381,72 @@ class DescriptorOps:
         _, events = self.bridge.poll(raw, len(foreign) + 1)
         found = [abi.EVENT.unpack_from(events, offset) for offset in range(0, len(events), abi.EVENT.size)]
         return [event for event in found if not (event[0] == marker and event[2] == abi.EVENTTYPE_CLOCK)]
+
+
+@dataclass
+class SocketPollPlan:
+    """A poll_oneoff call on guest sockets only (plus clocks), prepared once and reused.
+
+    A reactor (mio_wasi) passes the same subscriptions call after call; decoding them and
+    registering every socket in a new `select.poll` cost more than the wait itself. A plan
+    is keyed by the subscriptions' exact bytes and the socket table's generation, so it is
+    used only for the same request on the same, still open, sockets."""
+
+    raw: bytes
+    generation: int
+    poller: select.poll
+    watched: dict[int, tuple[GuestSocket, list[Subscription]]]  # host fileno -> (socket, subscriptions), in order
+    readers: list[tuple[int, GuestSocket, Subscription]]  # the FD_READ subscriptions, in order
+    clocks: list[Subscription]
+    writers_told_apart: bool  # no two FD_WRITE subscriptions share a userdata
+    pausers: dict[frozenset[int], select.poll] = field(default_factory=dict)  # see _pause_if_spinning
+
+
+def _plan_socket_poll(raw: bytes, sockets: SocketHost, wakeup_fd: int) -> SocketPollPlan | None:
+    """A plan when every subscription is FD_READ/FD_WRITE on a distinct (socket, event) pair
+    or a valid relative/absolute clock, with at least one socket; None otherwise (errors,
+    duplicates, wasmtime's descriptors and clock-only sleeps take the general path)."""
+    subscriptions = [Subscription(*fields) for fields in _unpack_subscriptions(raw)]
+    table = sockets.sockets
+    watched: dict[int, tuple[GuestSocket, list[Subscription]]] = {}
+    readers: list[tuple[int, GuestSocket, Subscription]] = []
+    clocks: list[Subscription] = []
+    seen: set[tuple[int, int]] = set()
+    for sub in subscriptions:
+        if sub.tag == abi.EVENTTYPE_CLOCK:
+            if not _valid_clock(sub):
+                return None
+            clocks.append(sub)
+            continue
+        if sub.tag not in (abi.EVENTTYPE_FD_READ, abi.EVENTTYPE_FD_WRITE) or (sub.fd, sub.tag) in seen:
+            return None
+        sock = table.get(sub.fd)
+        if sock is None:
+            return None
+        seen.add((sub.fd, sub.tag))
+        fileno = sock.fileno()
+        watched.setdefault(fileno, (sock, []))[1].append(sub)
+        if sub.tag == abi.EVENTTYPE_FD_READ:
+            readers.append((fileno, sock, sub))
+    if not watched:
+        return None
+    poller = select.poll()
+    for fileno, (sock, subs) in watched.items():
+        mask = 0
+        for sub in subs:
+            mask |= _READ_MASK if sub.tag == abi.EVENTTYPE_FD_READ else _WRITE_MASK
+        poller.register(fileno, mask)
+    poller.register(wakeup_fd, select.POLLIN)
+    writers = [sub.userdata for sub in subscriptions if sub.tag == abi.EVENTTYPE_FD_WRITE]
+    told_apart = len(set(writers)) == len(writers)
+    return SocketPollPlan(raw, sockets.generation, poller, watched, readers, clocks, told_apart)
+
+
+def _valid_clock(sub: Subscription) -> bool:
+    """The clocks `DescriptorOps._deadline` accepts."""
+    if sub.flags & ~abi.SUBCLOCKFLAGS_ABSTIME:
+        return False
+    return sub.fd in (abi.CLOCK_REALTIME, abi.CLOCK_MONOTONIC)
 
 
 def _unpack_subscriptions(raw: bytes) -> list[tuple[int, int, int, int, int]]:
@@ -289,7 +479,7 @@ def _socket_event(sub: Subscription, sock: GuestSocket, revents: int) -> tuple[i
 
 
 def _ioctl_int(sock: GuestSocket, request: int) -> int:
-    return _INT.unpack(fcntl.ioctl(sock.fileno(), request, b"\0" * _INT.size))[0]
+    return _INT.unpack(fcntl.ioctl(sock.fileno(), request, _INT_ZERO))[0]
 
 
 def _readable_bytes(sock: GuestSocket) -> int:

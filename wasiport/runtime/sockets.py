@@ -109,6 +109,12 @@ class SocketHost:
         self.sockets: dict[int, GuestSocket] = {}
         self.denied: list[PolicyDecision] = []
         self.first_socket_call: float | None = None  # perf_counter() of the first sock_open/getaddrinfo
+        # Bumped whenever a descriptor is added or removed, so that what poll_oneoff prepared
+        # for a set of subscriptions is never used after one of its sockets went away.
+        self.generation = 0
+        # Counts the calls that move data or change a connection (recv, send, accept, connect,
+        # shutdown): poll_oneoff tells a reactor that re-asks without acting from one that acted.
+        self.io_calls = 0
         self._next_fd = SOCKET_FD_BASE
 
     # -- descriptor table -------------------------------------------------
@@ -122,6 +128,7 @@ class SocketHost:
             raise OSError(os_errno.EMFILE, "too many guest sockets")
         self._next_fd = fd + 1
         self.sockets[fd] = sock
+        self.generation += 1
         return fd
 
     def close(self, fd: int) -> bool:
@@ -129,6 +136,7 @@ class SocketHost:
         sock = self.sockets.pop(fd, None)
         if sock is None:
             return False
+        self.generation += 1
         sock.close()
         return True
 
@@ -210,6 +218,7 @@ class SocketHost:
         return 0
 
     def _bind_or_connect(self, action: str, fd: int, address_ptr: int, port: int) -> int:
+        self.io_calls += 1
         if address_ptr & 3:
             return _ADDRNOTAVAIL
         errno, buf, length = self._address_slot(address_ptr)
@@ -260,6 +269,7 @@ class SocketHost:
         return self._accept(fd, fdflags, new_fd_ptr)
 
     def _accept(self, fd: int, fdflags: int, new_fd_ptr: int) -> int:
+        self.io_calls += 1
         if new_fd_ptr & 3:
             return _ADDRNOTAVAIL
         if not self.memory.covers(new_fd_ptr + 4):
@@ -285,6 +295,7 @@ class SocketHost:
     # -- data: the hot path -------------------------------------------------
 
     def sock_recv(self, fd: int, iovs: int, iovs_len: int, riflags: int, len_ptr: int, oflags_ptr: int) -> int:
+        self.io_calls += 1
         if (iovs | len_ptr) & 3 or oflags_ptr & 1:
             return _ADDRNOTAVAIL
         if riflags & ~3 or iovs_len > _IOV_MAX:
@@ -342,6 +353,7 @@ class SocketHost:
         return 0
 
     def sock_send(self, fd: int, iovs: int, iovs_len: int, siflags: int, len_ptr: int) -> int:
+        self.io_calls += 1
         if (iovs | len_ptr) & 3:
             return _ADDRNOTAVAIL
         if siflags or iovs_len > _IOV_MAX:
@@ -436,6 +448,7 @@ class SocketHost:
         port_ptr: int | None,
         storage: int | None,
     ) -> int:
+        self.io_calls += 1
         if riflags & ~3 or iovs_len > abi.IOV_MAX:
             return _INVAL
         memory = self.memory
@@ -475,6 +488,7 @@ class SocketHost:
     def sock_send_to(
         self, fd: int, iovs: int, iovs_len: int, address_ptr: int, port: int, siflags: int, len_ptr: int
     ) -> int:
+        self.io_calls += 1
         if address_ptr & 3 or (iovs | len_ptr) & 3:
             return _ADDRNOTAVAIL
         errno, addr_buf, addr_len = self._address_slot(address_ptr)
@@ -508,6 +522,7 @@ class SocketHost:
         return 0
 
     def sock_shutdown(self, fd: int, how: int) -> int:
+        self.io_calls += 1
         if how & ~(abi.SDFLAGS_RD | abi.SDFLAGS_WR):
             return _INVAL
         sock = self.sockets.get(fd)
