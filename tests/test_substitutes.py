@@ -91,10 +91,6 @@ def apply_rename(env: dict, project: Path, *extra: str) -> dict:
         env, "apply", "--deps", "--substitution", "rename", "--manifest-path", str(project / "Cargo.toml"),
         "--format", "json", *extra,
     )
-    if done.returncode != 0 and "undefined symbol: pthread_join" in done.stderr:
-        # rustc 1.96's std for wasm32-wasip1 links pthread_join (tokio_wasi's blocking pool joins
-        # threads), which the stub libc of .ci/modern-toolchain does not define yet.
-        pytest.xfail("the 1.96 toolchain's wasi libc lacks pthread_join (.ci/wasi-libc-stubs.c)")
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)
 
