@@ -142,6 +142,7 @@ def _outer_declarations(view: _View):
     outer = view.parent.oracle
     declarations = outer.declarations()
     if outer.crate_index is not None:
+        # Imported here (a cost rule, wasiport/model.py): only a file that is parsed pays for tree-sitter.
         from wasiport.rust.crateindex import Overlay
 
         # the crate's declarations under the file's, merged name by name when looked up
@@ -230,6 +231,7 @@ class _Combined:
     query's predicates name them), so the rest of the tree cannot match."""
 
     def __init__(self, rules: list[Rule]) -> None:
+        # Imported here (a cost rule, wasiport/model.py): only a file that is parsed pays for tree-sitter.
         import tree_sitter
 
         from wasiport.rust.source import language

@@ -386,6 +386,7 @@ def _derived_keywords(query_text: str) -> tuple[tuple[str, ...], bool]:
 
 @lru_cache(maxsize=None)
 def compile_query(query_text: str):
+    # Imported here (a cost rule, wasiport/model.py): only a file that is parsed pays for tree-sitter.
     import tree_sitter
 
     from wasiport.rust.source import language

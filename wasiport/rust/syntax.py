@@ -160,6 +160,7 @@ class LazyQuery:
 
     def get(self):
         if self._query is None:
+            # Imported here (a cost rule, wasiport/model.py): only a file that is parsed pays for tree-sitter.
             import tree_sitter
 
             from wasiport.rust.source import language

@@ -284,6 +284,7 @@ class TypeOracle:
         trees = [c for c in node.children if c.type == "token_tree"]
         if not trees:
             return None
+        # Imported here (a cost rule, wasiport/model.py): only a file that is parsed pays for tree-sitter.
         from wasiport.rust.source import parse_bytes
 
         content = self.data[trees[-1].start_byte + 1 : trees[-1].end_byte - 1]
