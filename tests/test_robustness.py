@@ -521,7 +521,7 @@ def test_a_consumer_apply_killed_after_writing_the_manifest_is_recovered(consume
     assert again.returncode == 0, again.stderr
     assert "note: an interrupted earlier run was undone" in again.stdout
     manifest, subjects, status = consumer_state(app)
-    assert manifest.count(b"[patch.crates-io]") == 1 and b'redis-sample = { path = "wasiport/redis-sample-0.1.0" }' in manifest
+    assert manifest.count(b"[patch.crates-io]") == 1 and b'redis-sample = { version = "=0.1.0", registry = "wasiport-ports" }' in manifest
     assert subjects == ["wasiport: port redis-sample 0.1.0 to WasmEdge sockets", "upstream: redis-sample 0.1.0"]
     assert status == ""
 
@@ -539,4 +539,4 @@ def test_two_consumer_applies_racing_give_one_copy_one_port_and_one_patch(consum
     assert manifest.count(b"[patch.crates-io]") == 1
     assert subjects == ["wasiport: port redis-sample 0.1.0 to WasmEdge sockets", "upstream: redis-sample 0.1.0"]
     assert status == ""
-    assert [p.name for p in (app / "wasiport").iterdir()] == ["redis-sample-0.1.0"]  # no partial copy left
+    assert sorted(p.name for p in (app / "wasiport").iterdir()) == [".cargo-ports", "redis-sample-0.1.0"]  # the ports registry and one copy: no partial copy left
