@@ -20,6 +20,7 @@ from pathlib import Path
 from wasiport import vcs
 from wasiport.cargo import find_toolchain
 from wasiport.check.scan import scan_crate
+from wasiport.cargo.changes import PORTS_DIRECTORY
 from wasiport.cargo.versions import Version
 from wasiport.deps.gap import VersionGap, version_gap
 from wasiport.deps.graph import GraphReport, PackageReport, Remedy, SourceKind, analyze
@@ -85,11 +86,16 @@ def apply_deps(request: ApplyRequest, progress: Progress = lambda line: None) ->
 
 
 def remove_copies(copies: list[Path]) -> None:
-    """The copies a failed run made, and their folder when the run made it and it is empty."""
+    """The copies a failed run made, their entries in the ports registry beside them, and the
+    registry and copies folders when nothing else is left in them."""
     for copy in copies:
         shutil.rmtree(copy, ignore_errors=True)
+        ports = copy.parent / PORTS_DIRECTORY
         with contextlib.suppress(OSError):
-            copy.parent.rmdir()
+            (ports / copy.name).unlink()
+        for folder in (ports, copy.parent):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _apply_deps(request: ApplyRequest, progress: Progress, consumer: Path, copies: list[Path], locks: contextlib.ExitStack) -> DepsOutcome:
