@@ -15,6 +15,14 @@ REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
 
 
+@pytest.fixture(params=["c-host-calls", "python-host-calls"])
+def host_call_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with hotpath.c in front of the Python host calls, then with Python alone:
+    the guest must not be able to tell them apart (see wasiport/runtime/hotpath.c)."""
+    monkeypatch.setenv("WASIPORT_HOTPATH", "1" if request.param == "c-host-calls" else "0")
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
 def offline_cargo(tmp_path_factory: pytest.TempPathFactory) -> OfflineCargo:
     """Debian's rustc/cargo with a directory source of Debian's crates and the real socket crate.

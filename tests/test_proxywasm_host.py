@@ -34,6 +34,9 @@ from wasiport.runtime.proxywasm import (
 )
 from wasiport.runtime.proxywasm.abi import MapFormatError
 
+# Each test runs twice: with the C host calls in front (hotpath.c), then with Python alone.
+pytestmark = pytest.mark.usefixtures("host_call_paths")
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "proxywasm"
 BOGUS_ALLOCATOR = '(func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 0xffffff00))'
 

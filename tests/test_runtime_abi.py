@@ -14,12 +14,16 @@ from pathlib import Path
 import pytest
 import wasmtime
 
+from tests.support.wat import clock_subscription, fd_subscription
 from wasiport.errors import UserError
 from wasiport.runtime import EXIT_TIMEOUT, EXIT_TRAP, RunConfig, RunOutcome, RunStatus, run_module
 from wasiport.runtime.abi import Errno
 from wasiport.runtime.linking import ImportSignature, plan_host_functions
 from wasiport.runtime.policy import PolicyError, build_policy, parse_allow
 from wasiport.runtime.sockets import SOCKET_FD_BASE
+
+# Each test runs twice: with the C host calls in front (hotpath.c), then with Python alone.
+pytestmark = pytest.mark.usefixtures("host_call_paths")
 
 IMPORTS = """
   (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
@@ -441,27 +445,13 @@ def test_cancel_event_stops_the_guest(tmp_path: Path) -> None:
 CLOSE_IMPORT = '(import "wasi_snapshot_preview1" "fd_close" (func $close (param i32) (result i32)))'
 
 
-def _fd_subscription(at: int, userdata: int, tag: int, fd: str) -> str:
-    return (
-        f"(i64.store (i32.const {at}) (i64.const {userdata})) (i32.store8 (i32.const {at + 8}) (i32.const {tag}))"
-        f" (i32.store (i32.const {at + 16}) {fd})"
-    )
-
-
-def _clock_subscription(at: int, userdata: int, timeout_ns: int) -> str:
-    return (
-        f"(i64.store (i32.const {at}) (i64.const {userdata})) (i32.store8 (i32.const {at + 8}) (i32.const 0))"
-        f" (i32.store (i32.const {at + 16}) (i32.const 1)) (i64.store (i32.const {at + 24}) (i64.const {timeout_ns}))"
-    )
-
-
 def test_the_same_poll_after_its_socket_closed_reports_badf(tmp_path: Path) -> None:
     """The host prepares a repeated socket poll once; closing the socket must not leave the
     old preparation in use: the identical second call fails with BADF (wasmtime answers it,
     as the descriptor is no socket any more) instead of reporting the closed socket ready."""
     body = f"""
       {OPEN_TCP}
-      {_fd_subscription(256, 7, 2, FD)}
+      {fd_subscription(256, 7, 2, FD)}
       (drop (call $poll (i32.const 256) (i32.const 512) (i32.const 1) (i32.const 640)))
       (i32.store (i32.const 644) (i32.add (i32.mul (i32.load (i32.const 640)) (i32.const 10))
         (i32.load16_u (i32.const 520))))
@@ -492,7 +482,7 @@ def test_the_same_poll_again_sees_data_that_arrived_in_between(tmp_path: Path) -
 
     peer = threading.Thread(target=answer, daemon=True)
     peer.start()
-    subscriptions = _fd_subscription(256, 5, 1, FD) + _clock_subscription(304, 9, 10_000_000)
+    subscriptions = fd_subscription(256, 5, 1, FD) + clock_subscription(304, 9, 10_000_000)
     body = f"""
       {OPEN_TCP}
       (i32.store (i32.const 16) (i32.const 32)) (i32.store (i32.const 20) (i32.const 4))
@@ -539,7 +529,7 @@ def test_a_reactor_re_asking_about_a_writable_socket_still_hears_of_new_data(tmp
 
     peer = threading.Thread(target=send_later, daemon=True)
     peer.start()
-    subscriptions = _fd_subscription(256, 5, 1, FD) + _fd_subscription(304, 5, 2, FD)
+    subscriptions = fd_subscription(256, 5, 1, FD) + fd_subscription(304, 5, 2, FD)
     readable_at = "(i32.or (i32.eq (i32.load8_u (i32.const 522)) (i32.const 1)) (i32.and" \
         " (i32.eq (i32.load (i32.const 640)) (i32.const 2)) (i32.eq (i32.load8_u (i32.const 554)) (i32.const 1))))"
     body = f"""

@@ -26,7 +26,7 @@ from tests.guests.build import build_guest
 from wasiport.runtime import EXIT_TIMEOUT, EXIT_TRAP, PolicyDecision, RunConfig, RunOutcome, RunStatus, run_module
 from wasiport.runtime.abi import Errno
 
-pytestmark = pytest.mark.cargo
+pytestmark = [pytest.mark.cargo, pytest.mark.usefixtures("host_call_paths")]
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -40,7 +40,7 @@ from wasiport.runtime.abi import Errno
 from wasiport.runtime.bridge import WasiBridge
 from wasiport.runtime.hostcall import GuestExit, GuestTrap
 from wasiport.runtime.memory import GuestMemory
-from wasiport.runtime.sockets import GuestSocket, SocketHost
+from wasiport.runtime.sockets import MSG_NOSIGNAL, GuestSocket, SocketHost
 
 _MIXED_SLICE = 0.010  # how often a mixed poll re-checks wasmtime's descriptors
 SPIN_PAUSE = 0.010  # the longest a repeated, unanswered "writable" poll waits for news (_pause_if_spinning)
@@ -49,6 +49,8 @@ _WRITE_MASK = select.POLLOUT
 _TROUBLE = select.POLLHUP | select.POLLERR
 _READ_OR_TROUBLE = _READ_MASK | _TROUBLE
 _WRITE_OR_TROUBLE = _WRITE_MASK | _TROUBLE
+# What hotpath.c's poll_oneoff and send use, from the same definitions as this module.
+HOTPATH_MASKS = {"read": _READ_MASK, "write": _WRITE_MASK, "trouble": _TROUBLE, "nosignal": MSG_NOSIGNAL}
 _FD_READ = abi.EVENTTYPE_FD_READ
 _FD_WRITE = abi.EVENTTYPE_FD_WRITE
 _SUBSCRIPTION_SIZE = abi.SUBSCRIPTION.size
@@ -113,7 +115,8 @@ class DescriptorOps:
         self.interrupt = interrupt
         self._plan: SocketPollPlan | None = None  # the last socket-only poll, prepared
         # What the last planned poll answered, when it was only "writable" (see _pause_if_spinning).
-        self._writable_answer: tuple[SocketPollPlan, int, frozenset[int]] | None = None
+        # (plan, counters.activity, counters.polls, the userdata answered)
+        self._writable_answer: tuple[SocketPollPlan, int, int, frozenset[int]] | None = None
 
     def proc_exit(self, code: int) -> int:
         # Shadowed because wasmtime rejects codes >= 126; WasmEdge passes any u32 on.
@@ -156,6 +159,7 @@ class DescriptorOps:
     def poll_oneoff(self, in_ptr: int, out_ptr: int, count: int, nevents_ptr: int) -> int:
         if in_ptr & 7 or out_ptr & 7 or nevents_ptr & 3:
             raise GuestTrap("poll_oneoff: subscription, event or count pointer is misaligned")
+        self.sockets.counters.polls += 1
         memory = self.memory
         end = max(in_ptr + _SUBSCRIPTION_SIZE * count, out_ptr + _EVENT_SIZE * count, nevents_ptr + 4)
         if end > memory.size and not memory.covers(end):
@@ -320,7 +324,8 @@ class DescriptorOps:
             if tag != _FD_WRITE or error or flags:
                 self._writable_answer = None
                 return
-        self._writable_answer = (plan, self.sockets.io_calls, frozenset(event[0] for event in events))
+        counters = self.sockets.counters
+        self._writable_answer = (plan, counters.activity, counters.polls, frozenset(event[0] for event in events))
 
     def _pause_if_spinning(self, plan: SocketPollPlan, earliest: float | None) -> None:
         """Wait up to SPIN_PAUSE for something new when the guest asks the same question again
@@ -335,11 +340,14 @@ class DescriptorOps:
         never past the earliest clock), then the poll runs as always: the events are what a
         level-triggered poll reports at the moment it returns, only later."""
         remembered = self._writable_answer
-        if remembered is None or remembered[0] is not plan or remembered[1] != self.sockets.io_calls:
+        if remembered is None or remembered[0] is not plan:
             return
+        counters = self.sockets.counters
+        if remembered[1] != counters.activity or remembered[2] != counters.polls - 1:
+            return  # the guest acted, or the C poll_oneoff answered in between
         if not plan.writers_told_apart:
             return  # an event's userdata would not say which socket was writable
-        answered = remembered[2]
+        answered = remembered[3]
         pause = plan.pausers.get(answered)
         if pause is None:
             if len(plan.pausers) >= 16:  # many connections can answer in many combinations

@@ -41,6 +41,7 @@ except ImportError:  # pragma: no cover - depends on the installed wasmtime-py
     _RAW_API = False
 
 HostImpl = Callable[..., int]
+InFront = Callable[[int], tuple[int, int]]  # callback address -> (C function, env); see define_host_function
 
 # (env, caller, args_and_results, count) -> wasm_trap_t* or NULL. Declared with
 # plain pointers so that ctypes hands us ints instead of wrapper objects.
@@ -97,27 +98,31 @@ def define_host_function(
     failures: HostFailures,
     *,
     fast: bool = True,
+    in_front: InFront | None = None,
 ) -> None:
-    """Define `module.name` as (i32 * nparams) -> i32 (or nothing) calling `impl`."""
+    """Define `module.name` as (i32 * nparams) -> i32 (or nothing) calling `impl`.
+
+    `in_front`, given the address of the callback that calls `impl`, returns a C function
+    and its env to define instead; that function calls the callback for what it does not
+    answer itself (hotpath.py). It needs the unchecked API, as the callback does."""
     i32 = wasmtime.ValType.i32()
     functype = wasmtime.FuncType([i32] * nparams, [i32] if has_result else [])
-    if fast and _RAW_API:
-        _define_raw(linker, module, name, functype, _raw_adapter(impl, nparams, has_result, failures), failures)
-    else:
+    if not (fast and _RAW_API):
         linker.define_func(module, name, functype, _public_adapter(impl, failures))
+        return
+    c_callback = _RAW_CALLBACK(_raw_adapter(impl, nparams, has_result, failures))
+    failures.keepalive.append(c_callback)  # ctypes callbacks must outlive the linker
+    function = ctypes.cast(c_callback, ctypes.c_void_p).value or 0
+    env = 0
+    if in_front is not None:
+        function, env = in_front(function)
+    _define_unchecked(linker, module, name, functype, function, env)
 
 
-def _define_raw(
-    linker: wasmtime.Linker,
-    module: str,
-    name: str,
-    functype: wasmtime.FuncType,
-    callback: Callable[[int, int, int, int], int],
-    failures: HostFailures,
+def _define_unchecked(
+    linker: wasmtime.Linker, module: str, name: str, functype: wasmtime.FuncType, function: int, env: int
 ) -> None:
     assert _wasmtime_ffi is not None
-    c_callback = _RAW_CALLBACK(callback)
-    failures.keepalive.append(c_callback)
     module_bytes, name_bytes = module.encode(), name.encode()
     no_finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()  # NULL: nothing to free
     error = _wasmtime_ffi.wasmtime_linker_define_func_unchecked(
@@ -127,8 +132,8 @@ def _define_raw(
         name_bytes,
         len(name_bytes),
         functype.ptr(),
-        ctypes.cast(c_callback, _wasmtime_ffi.wasmtime_func_unchecked_callback_t),
-        None,
+        ctypes.cast(ctypes.c_void_p(function), _wasmtime_ffi.wasmtime_func_unchecked_callback_t),
+        ctypes.c_void_p(env or None),
         no_finalizer,
     )
     if error:

@@ -26,11 +26,13 @@ import wasmtime
 from wasiport.errors import UserError
 from wasiport.runtime.bridge import WasiBridge
 from wasiport.runtime.fdops import DescriptorOps, Interrupt
-from wasiport.runtime.hostcall import HostFailures, define_host_function
+from wasiport.runtime import hotpath
+from wasiport.runtime.fdops import HOTPATH_MASKS, SPIN_PAUSE
+from wasiport.runtime.hostcall import HostFailures, define_host_function, raw_api_available
 from wasiport.runtime.linking import WASI_MODULE, HostFunction, ImportSignature, import_signatures, plan_host_functions
 from wasiport.runtime.memory import GuestMemory
 from wasiport.runtime.policy import NetworkPolicy, PolicyDecision, PolicyError, build_policy
-from wasiport.runtime.sockets import SocketHost
+from wasiport.runtime.sockets import READ_AHEAD_BELOW, SOCKET_FD_BASE, SocketHost
 from wasiport.wasm.runtimes import ImportType, find_runtime, link_problems, load_runtimes, socket_function_names
 
 EXIT_TRAP = 134  # 128 + SIGABRT, what wasmtime's own CLI returns for a trap
@@ -65,6 +67,7 @@ class RunConfig:
     on_stderr: OutputSink | None = None
     on_denied: Callable[[PolicyDecision], None] | None = None  # the policy log; logging by default
     fast_host_calls: bool = True  # False: wasmtime-py's public (slow) host-function API
+    c_host_calls: bool = True  # sock_recv/sock_send/poll_oneoff answered in C where it can (hotpath.py)
     runtime: str | None = None  # "wasmedge-0.10": link only what that WasmEdge release defines
 
 
@@ -89,6 +92,7 @@ class RunOutcome:
     stdout: bytes = b""  # only with capture_output
     stderr: bytes = b""
     timings: RunTimings = field(default_factory=RunTimings)
+    host_calls_in_c: int | None = None  # answered by hotpath.c; None when it was not in front
 
 
 class GuestProgram(Protocol):
@@ -159,10 +163,13 @@ class GuestHost:
     sockets: SocketHost
     descriptors: DescriptorOps
     failures: HostFailures
+    hot: hotpath.HotPath | None = None  # the C host calls, when there are
 
     def release(self) -> None:
         self.memory.detach()
         self.sockets.close_all()
+        if self.hot is not None:
+            self.hot.release()
         self.interrupt.close()
         # The ctypes callbacks are only needed while the guest can call them.
         self.failures.keepalive.clear()
@@ -186,6 +193,7 @@ def _execute(
     linker.define_wasi()
     linker.allow_shadowing = True
     host = _make_host(engine, store, policy, config)
+    host.hot = _hot_path(config, host)
     try:
         owners = {"sockets": host.sockets, "descriptors": host.descriptors}
         for function in planned:
@@ -199,6 +207,7 @@ def _execute(
                 implementation,
                 host.failures,
                 fast=config.fast_host_calls,
+                in_front=host.hot.in_front_of(function.name) if host.hot is not None else None,
             )
         program.define_imports(linker, module, host)
         unsupported = _undefined_imports(linker, store, module)
@@ -214,6 +223,9 @@ def _execute(
         timings.to_first_socket_call = host.sockets.first_socket_call - instantiate_at
     outcome = _classify(error, host.failures, host.interrupt, config.timeout)
     outcome.denied = list(host.sockets.denied)
+    if host.hot is not None:
+        outcome.host_calls_in_c = host.sockets.counters.answered
+        _log.info("host calls answered in C: %d", outcome.host_calls_in_c)
     outcome.unsupported_imports = unsupported
     return outcome
 
@@ -226,6 +238,22 @@ def _make_host(engine: wasmtime.Engine, store: wasmtime.Store, policy: NetworkPo
     sockets = SocketHost(memory, policy, bridge, denied_log)
     descriptors = DescriptorOps(memory, sockets, bridge, interrupt)
     return GuestHost(memory, bridge, interrupt, sockets, descriptors, HostFailures())
+
+
+def _hot_path(config: RunConfig, host: GuestHost) -> hotpath.HotPath | None:
+    """The C host calls for this run; None when turned off or not available here."""
+    if not (config.c_host_calls and config.fast_host_calls and raw_api_available()):
+        return None
+    hot = hotpath.load(
+        host.sockets.counters,
+        fd_base=SOCKET_FD_BASE,
+        wakeup_fd=host.interrupt.wakeup_fd,
+        read_ahead_below=READ_AHEAD_BELOW,
+        spin_pause=SPIN_PAUSE,
+        masks=HOTPATH_MASKS,
+    )
+    host.sockets.hot = hot
+    return hot
 
 
 def _run_program(
@@ -253,7 +281,7 @@ def _run_program(
                 raise UserError(f"{path}: cannot instantiate: {err}") from None
             return err
         timings.instantiate = time.perf_counter() - instantiate_at
-        _attach_memory(store, instance, host.memory)
+        _attach_memory(store, instance, host)
         try:
             program.run(store, instance, host)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as err:
@@ -393,10 +421,12 @@ def _undefined_imports(linker: wasmtime.Linker, store: wasmtime.Store, module: w
     return missing
 
 
-def _attach_memory(store: wasmtime.Store, instance: wasmtime.Instance, memory: GuestMemory) -> None:
+def _attach_memory(store: wasmtime.Store, instance: wasmtime.Instance, host: GuestHost) -> None:
     guest_memory = instance.exports(store).get("memory")
     if isinstance(guest_memory, wasmtime.Memory):
-        memory.attach(store, guest_memory)
+        host.memory.attach(store, guest_memory)
+        if host.hot is not None:
+            host.hot.attach_memory(store, guest_memory)
 
 
 class _Watchdog:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from wasiport.runtime import abi
 from wasiport.runtime.abi import Errno
 from wasiport.runtime.bridge import WasiBridge
+from wasiport.runtime.hotpath import Counters, HotPath
 from wasiport.runtime.memory import GuestMemory
 from wasiport.runtime.policy import IPAddress, NetworkPolicy, PolicyDecision
 
@@ -36,7 +37,7 @@ _FD_LIMIT = (1 << 31) - 1  # Rust's RawFd is an i32
 
 # Plain ints: socket's MsgFlag members make every `&` an enum call, which costs
 # more than the recv itself on the hot path.
-_MSG_NOSIGNAL = int(getattr(socket, "MSG_NOSIGNAL", 0))
+MSG_NOSIGNAL = int(getattr(socket, "MSG_NOSIGNAL", 0))
 _MSG_TRUNC = int(getattr(socket, "MSG_TRUNC", 0))
 _MSG_PEEK = int(socket.MSG_PEEK)
 _MSG_WAITALL = int(socket.MSG_WAITALL)
@@ -112,9 +113,11 @@ class SocketHost:
         # Bumped whenever a descriptor is added or removed, so that what poll_oneoff prepared
         # for a set of subscriptions is never used after one of its sockets went away.
         self.generation = 0
-        # Counts the calls that move data or change a connection (recv, send, accept, connect,
-        # shutdown): poll_oneoff tells a reactor that re-asks without acting from one that acted.
-        self.io_calls = 0
+        # counters.activity counts the calls that move data or change a connection (recv, send,
+        # accept, connect, shutdown): poll_oneoff tells a reactor that re-asks without acting from
+        # one that acted. Shared with the C host calls when there are some (`hot`).
+        self.counters = Counters()
+        self.hot: HotPath | None = None
         self._next_fd = SOCKET_FD_BASE
 
     # -- descriptor table -------------------------------------------------
@@ -129,6 +132,8 @@ class SocketHost:
         self._next_fd = fd + 1
         self.sockets[fd] = sock
         self.generation += 1
+        if self.hot is not None:
+            self.hot.set_socket(fd, sock)
         return fd
 
     def close(self, fd: int) -> bool:
@@ -137,6 +142,8 @@ class SocketHost:
         if sock is None:
             return False
         self.generation += 1
+        if self.hot is not None:
+            self.hot.forget_socket(fd)
         sock.close()
         return True
 
@@ -218,7 +225,7 @@ class SocketHost:
         return 0
 
     def _bind_or_connect(self, action: str, fd: int, address_ptr: int, port: int) -> int:
-        self.io_calls += 1
+        self.counters.activity += 1
         if address_ptr & 3:
             return _ADDRNOTAVAIL
         errno, buf, length = self._address_slot(address_ptr)
@@ -269,7 +276,7 @@ class SocketHost:
         return self._accept(fd, fdflags, new_fd_ptr)
 
     def _accept(self, fd: int, fdflags: int, new_fd_ptr: int) -> int:
-        self.io_calls += 1
+        self.counters.activity += 1
         if new_fd_ptr & 3:
             return _ADDRNOTAVAIL
         if not self.memory.covers(new_fd_ptr + 4):
@@ -295,7 +302,7 @@ class SocketHost:
     # -- data: the hot path -------------------------------------------------
 
     def sock_recv(self, fd: int, iovs: int, iovs_len: int, riflags: int, len_ptr: int, oflags_ptr: int) -> int:
-        self.io_calls += 1
+        self.counters.activity += 1
         if (iovs | len_ptr) & 3 or oflags_ptr & 1:
             return _ADDRNOTAVAIL
         if riflags & ~3 or iovs_len > _IOV_MAX:
@@ -348,12 +355,14 @@ class SocketHost:
                         oflags = abi.ROFLAGS_DATA_TRUNCATED
             except OSError as exc:
                 return abi.errno_from_os(exc.errno)
+        if self.hot is not None and sock.stream:
+            self.hot.set_socket(fd, sock)  # read-ahead bytes keep the C calls off this socket
         _U32.pack_into(view, len_ptr, received)
         _U16.pack_into(view, oflags_ptr, oflags)
         return 0
 
     def sock_send(self, fd: int, iovs: int, iovs_len: int, siflags: int, len_ptr: int) -> int:
-        self.io_calls += 1
+        self.counters.activity += 1
         if (iovs | len_ptr) & 3:
             return _ADDRNOTAVAIL
         if siflags or iovs_len > _IOV_MAX:
@@ -373,7 +382,7 @@ class SocketHost:
                 return self.not_a_socket(fd)
             view = memory.view
             try:
-                sent = sock.send(view[buf : buf + length], _MSG_NOSIGNAL)
+                sent = sock.send(view[buf : buf + length], MSG_NOSIGNAL)
             except OSError as exc:
                 return abi.errno_from_os(exc.errno)
         else:
@@ -384,7 +393,7 @@ class SocketHost:
                 return self.not_a_socket(fd)
             view = memory.view
             try:
-                sent = sock.sendmsg([view[b : b + n] for b, n in ranges], (), _MSG_NOSIGNAL)
+                sent = sock.sendmsg([view[b : b + n] for b, n in ranges], (), MSG_NOSIGNAL)
             except OSError as exc:
                 return abi.errno_from_os(exc.errno)
         _U32.pack_into(view, len_ptr, sent)
@@ -448,7 +457,7 @@ class SocketHost:
         port_ptr: int | None,
         storage: int | None,
     ) -> int:
-        self.io_calls += 1
+        self.counters.activity += 1
         if riflags & ~3 or iovs_len > abi.IOV_MAX:
             return _INVAL
         memory = self.memory
@@ -481,6 +490,8 @@ class SocketHost:
                 view[port_ptr : port_ptr + 2] = sender[1].to_bytes(2, "big")
             if storage is not None:
                 _U16.pack_into(view, storage, abi.WASI_FAMILY[family])
+        if self.hot is not None and sock.stream:
+            self.hot.set_socket(fd, sock)
         _U32.pack_into(view, len_ptr, received)
         _U16.pack_into(view, oflags_ptr, abi.ROFLAGS_DATA_TRUNCATED if msg_flags & _MSG_TRUNC else 0)
         return 0
@@ -488,7 +499,7 @@ class SocketHost:
     def sock_send_to(
         self, fd: int, iovs: int, iovs_len: int, address_ptr: int, port: int, siflags: int, len_ptr: int
     ) -> int:
-        self.io_calls += 1
+        self.counters.activity += 1
         if address_ptr & 3 or (iovs | len_ptr) & 3:
             return _ADDRNOTAVAIL
         errno, addr_buf, addr_len = self._address_slot(address_ptr)
@@ -515,14 +526,14 @@ class SocketHost:
             return self._deny("send_to", ip, port)
         view = memory.view
         try:
-            sent = sock.sendmsg([view[b : b + n] for b, n in ranges], (), _MSG_NOSIGNAL, (str(ip), port))
+            sent = sock.sendmsg([view[b : b + n] for b, n in ranges], (), MSG_NOSIGNAL, (str(ip), port))
         except OSError as exc:
             return abi.errno_from_os(exc.errno)
         _U32.pack_into(view, len_ptr, sent)
         return 0
 
     def sock_shutdown(self, fd: int, how: int) -> int:
-        self.io_calls += 1
+        self.counters.activity += 1
         if how & ~(abi.SDFLAGS_RD | abi.SDFLAGS_WR):
             return _INVAL
         sock = self.sockets.get(fd)
