@@ -9,6 +9,7 @@ test_proxywasm_host) also runs both ways.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import struct
@@ -17,7 +18,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import wasmtime
 
+from tests.support.cli import run_wasiport
 from tests.support.wat import fd_subscription
 from tests.test_runtime_abi import FD, IMPORTS, OPEN_TCP, run_wat
 from wasiport.runtime import RunOutcome, RunStatus, hotpath
@@ -261,3 +264,25 @@ def test_without_a_c_compiler_python_answers_everything(
         assert not (tmp_path / "cache" / "hotpath").exists() or not any((tmp_path / "cache" / "hotpath").glob("*.so"))
     finally:
         hotpath._library.cache_clear()
+
+
+def test_verbose_says_whether_c_answered(tmp_path: Path, host_call_paths: str) -> None:
+    """`wasiport -v run` tells how many calls C answered, or why the C host calls were off."""
+    body = f"""
+      {OPEN_TCP}
+      {fd_subscription(256, 7, 2, FD)}
+      (call $exit (call $poll (i32.const 256) (i32.const 512) (i32.const 1) (i32.const 640)))
+    """
+    module = tmp_path / "poll.wasm"
+    module.write_bytes(wasmtime.wat2wasm(f'(module {IMPORTS} (memory (export "memory") 1) (func (export "_start") {body}))'))
+    env = dict(os.environ, WASIPORT_CACHE_DIR=str(tmp_path / "cache"))
+    done = run_wasiport(env, "-v", "run", str(module), timeout=120)
+    assert done.returncode == 0, done.stderr
+    if host_call_paths == "c-host-calls":
+        assert "wasiport: host calls answered in C: 1" in done.stderr
+    else:
+        assert "host calls answered in C" not in done.stderr
+    without = run_wasiport(dict(env, CC=str(tmp_path / "no-cc")), "-v", "run", str(module), timeout=120)
+    assert without.returncode == 0, without.stderr
+    if host_call_paths == "c-host-calls":
+        assert f"wasiport: C host calls off: no C compiler ({tmp_path / 'no-cc'}) on PATH" in without.stderr

@@ -27,7 +27,8 @@ Port Rust crates that open sockets to WasmEdge's WASI socket API.
 """
 
 EPILOG = EXIT_CODES_HELP + """
---verbose (before the command) or WASIPORT_DEBUG=1 adds the traceback to an internal error.
+--verbose (before the command) or WASIPORT_DEBUG=1 says what was decided on the side (C host
+calls on or off and why, caches) and adds the traceback to an internal error.
 """
 VERBOSE_FLAGS = ("-v", "--verbose")
 
@@ -43,7 +44,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"wasiport {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="with an internal error, print its traceback (also WASIPORT_DEBUG=1)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="say what was decided on the side (C host calls, caches) and, with an internal error, print its traceback (also WASIPORT_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS if only is None else (only,):
         importlib.import_module(f"wasiport.commands.{name}").register(sub)
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     while arguments and arguments[0] in VERBOSE_FLAGS:
         verbose = True
         arguments.pop(0)
+    if verbose:
+        _log_to_stderr()
     # `wasiport check ...`: only the named command's module is imported. Anything else
     # (no command, an option first, an unknown name) gets the full parser and its messages.
     only = arguments[0] if arguments and arguments[0] in COMMANDS else None
@@ -108,6 +111,17 @@ def refusal_sentence(err: OSError) -> str:
     reason = err.strerror or err.__class__.__name__
     where = f" ({err.filename})" if err.filename else ""
     return f"the system refused an operation: {reason}{where}; nothing more was done"
+
+
+def _log_to_stderr() -> None:
+    """--verbose: what wasiport decided on the side (C host calls on or off and why, caches)."""
+    import logging  # only here: a plain `wasiport check` never pays for it
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("wasiport: %(message)s"))
+    logger = logging.getLogger("wasiport")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def internal_sentence(err: Exception, verbose: bool) -> str:
