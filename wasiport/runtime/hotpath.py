@@ -195,7 +195,8 @@ class HotPath:
     def set_socket(self, fd: int, sock: GuestSocket) -> None:
         if self._state is None:
             return
-        stream_without_read_ahead = sock.stream and sock.ahead_end == sock.ahead_pos
+        sock.told_empty = sock.ahead_end == sock.ahead_pos
+        stream_without_read_ahead = sock.stream and sock.told_empty
         self._library.hotpath_set_socket(self._state, fd, sock.fileno(), int(stream_without_read_ahead))
 
     def forget_socket(self, fd: int) -> None:

@@ -65,7 +65,7 @@ class GuestSocket(socket.socket):
     served from here; the bytes and their order are the kernel's. poll_oneoff
     counts buffered bytes as readable (see `buffered`)."""
 
-    __slots__ = ("ahead", "ahead_end", "ahead_pos", "rights", "stream")
+    __slots__ = ("ahead", "ahead_end", "ahead_pos", "told_empty", "rights", "stream")
 
     def __init__(self, family: int, kind: int, proto: int = 0, fileno: int | None = None, *, rights: int) -> None:
         super().__init__(family, kind, proto, fileno)
@@ -74,6 +74,7 @@ class GuestSocket(socket.socket):
         self.ahead: memoryview | None = None
         self.ahead_pos = 0
         self.ahead_end = 0
+        self.told_empty = True  # what hotpath.c was last told: nothing read ahead
 
     @property
     def buffered(self) -> int:
@@ -355,7 +356,7 @@ class SocketHost:
                         oflags = abi.ROFLAGS_DATA_TRUNCATED
             except OSError as exc:
                 return abi.errno_from_os(exc.errno)
-        if self.hot is not None and sock.stream:
+        if self.hot is not None and sock.stream and sock.told_empty != (sock.ahead_end == sock.ahead_pos):
             self.hot.set_socket(fd, sock)  # read-ahead bytes keep the C calls off this socket
         _U32.pack_into(view, len_ptr, received)
         _U16.pack_into(view, oflags_ptr, oflags)
@@ -490,7 +491,7 @@ class SocketHost:
                 view[port_ptr : port_ptr + 2] = sender[1].to_bytes(2, "big")
             if storage is not None:
                 _U16.pack_into(view, storage, abi.WASI_FAMILY[family])
-        if self.hot is not None and sock.stream:
+        if self.hot is not None and sock.stream and sock.told_empty != (sock.ahead_end == sock.ahead_pos):
             self.hot.set_socket(fd, sock)
         _U32.pack_into(view, len_ptr, received)
         _U16.pack_into(view, oflags_ptr, abi.ROFLAGS_DATA_TRUNCATED if msg_flags & _MSG_TRUNC else 0)
