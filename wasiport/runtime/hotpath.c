@@ -73,7 +73,6 @@ struct hotpath {
 
     uint16_t errnos[512]; /* host errno -> WASI errno */
     uint16_t errno_unknown;
-    uint32_t read_ahead_below;
     int16_t read_mask, write_mask, trouble;
     uint16_t hangup_flag;
     uint8_t tag_clock, tag_read, tag_write;
@@ -124,7 +123,7 @@ struct binding *hotpath_bind(struct hotpath *state, callback_fn fallback) {
 void hotpath_unbind(struct binding *binding) { free(binding); }
 
 void hotpath_configure(struct hotpath *state, struct counters *counters, uint32_t fd_base, int wakeup_fd, const uint16_t *errnos, int nerrnos,
-                       uint16_t errno_unknown, uint32_t read_ahead_below, int read_mask, int write_mask, int trouble,
+                       uint16_t errno_unknown, int read_mask, int write_mask, int trouble,
                        int hangup_flag, int tag_clock, int tag_read, int tag_write, uint32_t clock_realtime,
                        uint32_t clock_monotonic, int64_t spin_pause_ns, int msg_nosignal) {
     int limit = (int)(sizeof state->errnos / sizeof state->errnos[0]);
@@ -135,7 +134,6 @@ void hotpath_configure(struct hotpath *state, struct counters *counters, uint32_
     state->fd_base = fd_base;
     state->wakeup_fd = wakeup_fd;
     state->errno_unknown = errno_unknown;
-    state->read_ahead_below = read_ahead_below;
     state->read_mask = (int16_t)read_mask;
     state->write_mask = (int16_t)write_mask;
     state->trouble = (int16_t)trouble;
@@ -253,8 +251,9 @@ void *hotpath_sock_recv(void *env, void *caller, void *args, size_t nargs) {
     uint32_t fd = arg(args, 0), iovs = arg(args, 1), iovs_len = arg(args, 2);
     uint32_t riflags = arg(args, 3), len_ptr = arg(args, 4), oflags_ptr = arg(args, 5);
     const struct guest_socket *sock = lookup(state, fd);
-    /* The plain case only: one iovec, no flags, aligned and in bounds, a stream socket
-       with nothing read ahead, and a request Python would not serve from read-ahead. */
+    /* The plain case only: one iovec, no flags, aligned and in bounds, a stream socket with
+       nothing read ahead by Python. Small reads too: one recv here costs less than Python
+       serving them from its read-ahead buffer (a byte-at-a-time parser makes many). */
     if (state->base == NULL || sock == NULL || !sock->stream_without_read_ahead || riflags != 0 || iovs_len != 1
         || ((iovs | len_ptr) & 3) || (oflags_ptr & 1)
         || !covers(state, (uint64_t)iovs + 8) || !covers(state, (uint64_t)len_ptr + 4)
@@ -262,7 +261,7 @@ void *hotpath_sock_recv(void *env, void *caller, void *args, size_t nargs) {
         return binding->fallback(env, caller, args, nargs);
     }
     uint32_t buf = load32(state, iovs), length = load32(state, iovs + 4);
-    if ((length != 0 && length < state->read_ahead_below) || !covers(state, (uint64_t)buf + length)) {
+    if (!covers(state, (uint64_t)buf + length)) {
         return binding->fallback(env, caller, args, nargs);
     }
     ssize_t received = recv(sock->host_fd, state->base + buf, length, 0);

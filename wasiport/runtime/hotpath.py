@@ -55,7 +55,7 @@ def enabled_by_environment() -> bool:
 
 
 @functools.cache
-def _library() -> ctypes.CDLL | None:
+def compiled_library() -> ctypes.CDLL | None:
     """hotpath.c compiled and loaded, or None (logged) when that cannot be done here."""
     try:
         source = SOURCE.read_bytes()
@@ -122,7 +122,7 @@ def _declare(library: ctypes.CDLL) -> None:
     library.hotpath_bind.argtypes = [p, p]
     library.hotpath_unbind.argtypes = [p]
     library.hotpath_configure.argtypes = [
-        p, p, u32, i32, ctypes.POINTER(ctypes.c_uint16), i32, ctypes.c_uint16, u32, i32, i32, i32, i32,
+        p, p, u32, i32, ctypes.POINTER(ctypes.c_uint16), i32, ctypes.c_uint16, i32, i32, i32, i32,
         i32, i32, i32, u32, u32, ctypes.c_int64, i32,
     ]
     library.hotpath_attach_memory.argtypes = [p, p, p, p, p]
@@ -132,11 +132,11 @@ def _declare(library: ctypes.CDLL) -> None:
     library.hotpath_forget_socket.argtypes = [p, u32]
 
 
-def load(counters: Counters, *, fd_base: int, wakeup_fd: int, read_ahead_below: int, spin_pause: float, masks: dict[str, int]) -> HotPath | None:
+def load(counters: Counters, *, fd_base: int, wakeup_fd: int, spin_pause: float, masks: dict[str, int]) -> HotPath | None:
     """A HotPath for one run, or None when the C functions are not available here."""
     if not enabled_by_environment():
         return None
-    library = _library()
+    library = compiled_library()
     if library is None:
         return None
     state = library.hotpath_new()
@@ -145,7 +145,7 @@ def load(counters: Counters, *, fd_base: int, wakeup_fd: int, read_ahead_below: 
     table = [abi.errno_from_os(code) if code else 0 for code in range(512)]
     errnos = (ctypes.c_uint16 * len(table))(*table)
     library.hotpath_configure(
-        state, ctypes.addressof(counters), fd_base, wakeup_fd, errnos, len(table), abi.errno_from_os(None), read_ahead_below,
+        state, ctypes.addressof(counters), fd_base, wakeup_fd, errnos, len(table), abi.errno_from_os(None),
         masks["read"], masks["write"], masks["trouble"], abi.EVENTRWFLAGS_HANGUP,
         abi.EVENTTYPE_CLOCK, abi.EVENTTYPE_FD_READ, abi.EVENTTYPE_FD_WRITE,
         abi.CLOCK_REALTIME, abi.CLOCK_MONOTONIC, int(spin_pause * 1e9), masks["nosignal"],

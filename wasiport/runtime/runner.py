@@ -32,7 +32,7 @@ from wasiport.runtime.hostcall import HostFailures, define_host_function, raw_ap
 from wasiport.runtime.linking import WASI_MODULE, HostFunction, ImportSignature, import_signatures, plan_host_functions
 from wasiport.runtime.memory import GuestMemory
 from wasiport.runtime.policy import NetworkPolicy, PolicyDecision, PolicyError, build_policy
-from wasiport.runtime.sockets import READ_AHEAD_BELOW, SOCKET_FD_BASE, SocketHost
+from wasiport.runtime.sockets import SOCKET_FD_BASE, SocketHost
 from wasiport.wasm.runtimes import ImportType, find_runtime, link_problems, load_runtimes, socket_function_names
 
 EXIT_TRAP = 134  # 128 + SIGABRT, what wasmtime's own CLI returns for a trap
@@ -248,7 +248,6 @@ def _hot_path(config: RunConfig, host: GuestHost) -> hotpath.HotPath | None:
         host.sockets.counters,
         fd_base=SOCKET_FD_BASE,
         wakeup_fd=host.interrupt.wakeup_fd,
-        read_ahead_below=READ_AHEAD_BELOW,
         spin_pause=SPIN_PAUSE,
         masks=HOTPATH_MASKS,
     )
