@@ -195,14 +195,20 @@ class ProxyWasmHost:
 
     # -- buffers --------------------------------------------------------------------
 
-    def proxy_get_buffer_bytes(self, buffer_type: int, start: int, max_size: int, data_ptr_ptr: int, size_ptr: int) -> int:
+    def _buffer_to_read(self, buffer_type: int, *out_pointers: int) -> bytearray | int:
+        """The buffer a get call reads, or the status to answer: unknown type, then
+        unwritable out-pointers, then a buffer the current callback does not have."""
         if buffer_type not in BufferType._value2member_map_:
             return _BAD
-        if not self._writable(data_ptr_ptr, size_ptr):
+        if not self._writable(*out_pointers):
             return _MEM
         buffer = self.state.buffers.get(BufferType(buffer_type))
-        if buffer is None:
-            return _NOT_FOUND
+        return _NOT_FOUND if buffer is None else buffer
+
+    def proxy_get_buffer_bytes(self, buffer_type: int, start: int, max_size: int, data_ptr_ptr: int, size_ptr: int) -> int:
+        buffer = self._buffer_to_read(buffer_type, data_ptr_ptr, size_ptr)
+        if isinstance(buffer, int):
+            return buffer
         if start > len(buffer):
             return _BAD
         return self._give(bytes(buffer[start : start + max_size]), data_ptr_ptr, size_ptr)
@@ -222,13 +228,9 @@ class ProxyWasmHost:
         return _OK
 
     def proxy_get_buffer_status(self, buffer_type: int, length_ptr: int, flags_ptr: int) -> int:
-        if buffer_type not in BufferType._value2member_map_:
-            return _BAD
-        if not self._writable(length_ptr, flags_ptr):
-            return _MEM
-        buffer = self.state.buffers.get(BufferType(buffer_type))
-        if buffer is None:
-            return _NOT_FOUND
+        buffer = self._buffer_to_read(buffer_type, length_ptr, flags_ptr)
+        if isinstance(buffer, int):
+            return buffer
         self._write_u32(length_ptr, len(buffer))
         self._write_u32(flags_ptr, 0)
         return _OK
